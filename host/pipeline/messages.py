@@ -1,0 +1,85 @@
+"""The per-request state the pipeline reads and edits, and how edits apply to it."""
+
+from __future__ import annotations
+
+import json
+
+from ..abi.messages import Action
+
+HeaderList = list  # list[tuple[str, str]], names lower case
+
+
+class RequestState:
+    """One request as the stages see it, plus what the pipeline owes the response phase."""
+
+    __slots__ = ("method", "path", "query", "headers", "remote_addr", "scheme", "ctx",
+                 "ran", "edited_headers", "edited_target")
+
+    def __init__(self, method: str, path: str, query: str, headers: HeaderList,
+                 remote_addr: str, scheme: str) -> None:
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.remote_addr = remote_addr
+        self.scheme = scheme
+        self.ctx: dict[str, str] = {}
+        # (stage, response_headers) for each stage whose request phase completed, in order
+        self.ran: list = []
+        self.edited_headers = False
+        self.edited_target = False
+
+    def apply(self, action: Action) -> None:
+        """Apply a ``continue`` action's request edits and ctx."""
+        if action.remove_headers or action.set_headers:
+            self.headers = edit_headers(self.headers, action.remove_headers, action.set_headers)
+            self.edited_headers = True
+        if action.path is not None:
+            self.path = action.path
+            self.edited_target = True
+        if action.query is not None:
+            self.query = action.query
+            self.edited_target = True
+        if action.ctx:
+            self.ctx.update(action.ctx)
+
+
+class ResponseState:
+    """The response as the response phase sees and edits it."""
+
+    __slots__ = ("status", "headers", "body", "changed")
+
+    def __init__(self, status: int, headers: HeaderList, body: bytes | None = None) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.changed = False
+
+    def replace(self, status: int, headers: HeaderList, body: bytes | None) -> None:
+        self.status, self.headers, self.body = status, headers, body
+        self.changed = True
+
+
+def edit_headers(headers: HeaderList, remove: list[str] | None, set_: HeaderList | None) -> HeaderList:
+    """ABI v1 header edits: drop ``remove`` and every name in ``set_``, then append ``set_``."""
+    drop = set(remove) if remove else set()
+    if set_:
+        drop.update(name for name, _ in set_)
+    edited = [pair for pair in headers if pair[0] not in drop]
+    if set_:
+        edited.extend(set_)
+    return edited
+
+
+def problem(status: int, title: str, detail: str, **extra: str) -> tuple[int, HeaderList, bytes]:
+    """An RFC 9457 problem response as (status, headers, body)."""
+    body = json.dumps({"type": "about:blank", "title": title, "status": status,
+                       "detail": detail, **extra}).encode()
+    return status, [("content-type", "application/problem+json")], body
+
+
+def stage_failed(stage_name: str) -> tuple[int, HeaderList, bytes]:
+    """What a client sees when a fail_closed stage fails: the stage's name, no guest internals."""
+    return problem(503, "Service Unavailable",
+                   f"The middleware stage {stage_name!r} failed; the request was not processed.",
+                   stage=stage_name)

@@ -1,0 +1,46 @@
+"""Compile cache: a module is compiled once per machine and deserialized everywhere else.
+
+``<data_dir>/cache/<sha256>-<engine key>.cwasm``. Compiling in a gunicorn worker after the
+master compiled in parallel hangs (rayon's pool does not survive fork), so the master
+compiles every module at start and the workers only deserialize.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import pathlib
+
+from ..errors import GuestLoadError
+from ..runtime import GuestModule, Runtime
+from .files import write_atomic
+
+logger = logging.getLogger("mwhost.registry")
+
+
+class CompileCache:
+    """Loads modules through a folder of compiled artifacts; ``folder=None`` compiles every time."""
+
+    def __init__(self, runtime: Runtime, folder: pathlib.Path | None) -> None:
+        self.runtime = runtime
+        self.folder = folder
+
+    def artifact_path(self, sha256: str) -> pathlib.Path | None:
+        if self.folder is None:
+            return None
+        return self.folder / f"{sha256}-{self.runtime.engine_key}.cwasm"
+
+    def load(self, wasm: bytes) -> GuestModule:
+        """The checked module for ``wasm``, from the cache when it holds it."""
+        sha256 = hashlib.sha256(wasm).hexdigest()
+        artifact = self.artifact_path(sha256)
+        if artifact is not None and artifact.exists():
+            try:
+                return GuestModule.from_compiled(self.runtime, str(artifact), sha256)
+            except GuestLoadError as err:
+                # NOTE: a stale or damaged artifact is rebuilt, never trusted.
+                logger.warning("recompiling %s: %s", sha256[:12], err)
+        module = GuestModule.from_bytes(self.runtime, wasm)
+        if artifact is not None:
+            write_atomic(artifact, module.serialize())
+        return module

@@ -1,0 +1,121 @@
+"""One wasmtime engine per process, its linker (``mw.log`` + WASI) and the epoch ticker."""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.metadata
+import logging
+import os
+import threading
+
+import wasmtime
+
+from .guestlog import GuestLog
+
+logger = logging.getLogger("mwhost.runtime")
+
+#: epoch tick length; a stage's timeout is rounded up to whole ticks (plus one)
+TICK_MS = 10
+
+_WASMTIME_VERSION = importlib.metadata.version("wasmtime")
+
+
+def _context_key(context) -> int:
+    """A store context's address: ints as the instances pass them, or a Caller's pointer."""
+    if isinstance(context, int):
+        return context
+    return ctypes.cast(context, ctypes.c_void_p).value or 0
+
+
+class Runtime:
+    """Engine, linker and ticker shared by every guest instance of this process.
+
+    Create it after fork (gunicorn workers each build their own): neither the engine's
+    ticker thread nor compiled state survives ``fork``. ``parallel_compilation`` must be off in
+    a process forked from one that compiled in parallel (rayon's pool does not survive fork).
+    """
+
+    def __init__(self, parallel_compilation: bool = True) -> None:
+        config = wasmtime.Config()
+        config.epoch_interruption = True
+        config.parallel_compilation = parallel_compilation
+        self.engine = wasmtime.Engine(config)
+        self.linker = wasmtime.Linker(self.engine)
+        self.linker.define_wasi()
+        # NOTE: a FuncType belongs to the engine it was made for; build it per engine.
+        log_type = wasmtime.FuncType([wasmtime.ValType.i32()] * 3, [])
+        self.linker.define_func("mw", "log", log_type, self._host_log, access_caller=True)
+        # store context address -> GuestLog of the instance living in that store
+        self._logs: dict[int, GuestLog] = {}
+        self._ticker_pid = 0
+        self._ticker_stop = threading.Event()
+        self._owner_pid = os.getpid()
+
+    @property
+    def engine_key(self) -> str:
+        """What a compiled artifact depends on besides the module bytes (see registry.cache)."""
+        return f"wasmtime-{_WASMTIME_VERSION}-epoch"
+
+    # ---- epoch ticker -------------------------------------------------------------------
+
+    def ensure_ticker(self) -> None:
+        """Start this process's epoch ticker once (again in a forked child: threads don't survive fork)."""
+        if self._ticker_pid == os.getpid():
+            return
+        self._ticker_pid = os.getpid()
+        self._ticker_stop = threading.Event()
+        thread = threading.Thread(target=self._tick, args=(self._ticker_stop,),
+                                  name="mwhost-epoch", daemon=True)
+        thread.start()
+
+    def _tick(self, stop: threading.Event) -> None:
+        interval = TICK_MS / 1000
+        while not stop.wait(interval):
+            self.engine.increment_epoch()
+
+    def stop_ticker(self) -> None:
+        self._ticker_stop.set()
+        self._ticker_pid = 0
+
+    @staticmethod
+    def deadline_ticks(timeout_ms: int) -> int:
+        """Ticks beyond the current epoch for a call allowed ``timeout_ms``."""
+        return -(-timeout_ms // TICK_MS) + 1
+
+    # ---- host functions -----------------------------------------------------------------
+
+    def register_log(self, context, log: GuestLog) -> None:
+        self._logs[_context_key(context)] = log
+
+    def unregister_log(self, context) -> None:
+        self._logs.pop(_context_key(context), None)
+
+    def _host_log(self, caller: wasmtime.Caller, level: int, ptr: int, length: int) -> None:
+        # NOTE: host functions never raise across the wasm boundary: a bad pointer or an
+        # unknown store drops the line instead of trapping the guest.
+        try:
+            log = self._logs.get(_context_key(caller._context()))
+            memory = caller.get("memory")
+            if log is None or not isinstance(memory, wasmtime.Memory):
+                return
+            ptr &= 0xFFFF_FFFF
+            length &= 0xFFFF_FFFF
+            if ptr + length > memory.data_len(caller):
+                log.line(3, b"mw.log called with a buffer outside guest memory")
+                return
+            data = ctypes.string_at(ctypes.addressof(memory.data_ptr(caller).contents) + ptr, length)
+            log.line(level, data)
+        except Exception:  # noqa: BLE001 - see NOTE above
+            logger.exception("mw.log failed")
+
+
+_default: Runtime | None = None
+
+
+def default_runtime() -> Runtime:
+    """This process's shared runtime (one engine and one ticker per process); new after fork."""
+    global _default
+    if _default is None or _default._owner_pid != os.getpid():
+        _default = Runtime(parallel_compilation=False)
+        _default._owner_pid = os.getpid()
+    return _default

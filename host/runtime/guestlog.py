@@ -1,0 +1,70 @@
+"""Guest log lines (``mw.log``, WASI stdout and stderr) into the host log, bounded per call."""
+
+from __future__ import annotations
+
+import logging
+
+logger = logging.getLogger("mwhost.guest")
+
+_LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR}
+_STREAM_LEVEL = {"stdout": logging.INFO, "stderr": logging.WARNING}
+_KEPT_LINES = 5
+
+
+class GuestLog:
+    """Attributes every line to its stage and version and drops what exceeds the per-call budget.
+
+    ``begin_call`` resets the budget; ``end_call`` flushes partial stream lines and reports
+    what was dropped. The last stderr lines are kept for failure reports.
+    """
+
+    __slots__ = ("label", "budget", "used", "dropped", "_partial", "last_stderr")
+
+    def __init__(self, label: str, budget: int) -> None:
+        self.label = label
+        self.budget = budget
+        self.used = 0
+        self.dropped = 0
+        self._partial = {"stdout": b"", "stderr": b""}
+        self.last_stderr: list[str] = []
+
+    def begin_call(self) -> None:
+        self.used = 0
+        self.dropped = 0
+
+    def end_call(self) -> None:
+        for stream, rest in self._partial.items():
+            if rest:
+                self._partial[stream] = b""
+                self._emit(_STREAM_LEVEL[stream], stream, rest)
+        if self.dropped:
+            logger.warning("[%s] guest log over budget: %d bytes dropped", self.label, self.dropped)
+            self.dropped = 0
+
+    def _admit(self, size: int) -> bool:
+        if self.used + size > self.budget:
+            self.dropped += size
+            return False
+        self.used += size
+        return True
+
+    def _emit(self, level: int, source: str, data: bytes) -> None:
+        text = data.decode("utf-8", "replace").rstrip("\r\n")
+        if source == "stderr":
+            self.last_stderr = (self.last_stderr + [text])[-_KEPT_LINES:]
+        logger.log(level, "[%s] %s: %s", self.label, source, text)
+
+    def line(self, level: int, data: bytes) -> None:
+        """One ``mw.log`` line."""
+        if self._admit(len(data)):
+            self._emit(_LEVELS.get(level, logging.INFO), "log", data)
+
+    def stream(self, stream: str, data: bytes) -> None:
+        """A chunk written to WASI stdout or stderr; complete lines are logged as they come."""
+        if not self._admit(len(data)):
+            return
+        buffered = self._partial[stream] + data
+        *lines, rest = buffered.split(b"\n")
+        self._partial[stream] = rest
+        for line in lines:
+            self._emit(_STREAM_LEVEL[stream], stream, line)

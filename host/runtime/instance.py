@@ -1,0 +1,154 @@
+"""One guest instance in its own store: the ABI's call sequence over the fast call path."""
+
+from __future__ import annotations
+
+import wasmtime
+
+from ..abi import ABI_VERSION
+from ..errors import AbiError, GuestError, GuestLoadError, ModuleRefused
+from .fastcall import GuestMemory, RawFunc, set_epoch_deadline, store_context
+from .guestlog import GuestLog
+from .limits import Limits
+from .module import GuestModule
+
+
+class GuestInstance:
+    """A module instance with its exports resolved once. Serves one call at a time.
+
+    After any failure (trap, timeout, bad output) the instance must be discarded: its memory
+    may be half-written. ``close()`` is idempotent; calls after it fail loudly.
+    """
+
+    __slots__ = ("module", "limits", "log", "_store", "_context", "_memory", "_alloc",
+                 "_on_request", "_on_response", "_init", "_deadline", "_runtime", "closed")
+
+    def __init__(self, module: GuestModule, limits: Limits, label: str) -> None:
+        runtime = module.runtime
+        runtime.ensure_ticker()
+        self.module = module
+        self.limits = limits
+        self.log = GuestLog(label, limits.max_log_bytes)
+        self._runtime = runtime
+        self._deadline = runtime.deadline_ticks(limits.timeout_ms)
+        self._store = wasmtime.Store(runtime.engine)
+        self._context = store_context(self._store)
+        self.closed = False
+        try:
+            self._store.set_limits(memory_size=limits.max_memory_bytes)
+            if module.needs_wasi:
+                self._store.set_wasi(self._wasi_config())
+            runtime.register_log(self._context, self.log)
+            self._store.set_epoch_deadline(self._deadline)
+            self._bind(module.instantiate(self._store))
+        except wasmtime.WasmtimeError as err:
+            self.close()
+            raise GuestLoadError(f"cannot instantiate the module: {err}") from err
+        except Exception:
+            self.close()
+            raise
+
+    def _wasi_config(self) -> wasmtime.WasiConfig:
+        # NOTE: no preopened folders, no env, no args: WASI here means clock, random and stdio.
+        wasi = wasmtime.WasiConfig()
+        log = self.log
+        wasi.stdout_custom(lambda data: log.stream("stdout", data))
+        wasi.stderr_custom(lambda data: log.stream("stderr", data))
+        return wasi
+
+    def _bind(self, instance: wasmtime.Instance) -> None:
+        exports = instance.exports(self._store)
+        context = self._context
+        self._memory = GuestMemory(context, exports["memory"])
+        self._alloc = RawFunc(context, exports["mw_alloc"], 1)
+        self._on_request = RawFunc(context, exports["mw_on_request"], 2)
+        names = self.module.exports
+        self._on_response = RawFunc(context, exports["mw_on_response"], 2) if "mw_on_response" in names else None
+        self._init = RawFunc(context, exports["mw_init"], 2) if "mw_init" in names else None
+        self._enter()
+        try:
+            if "_initialize" in names:
+                RawFunc(context, exports["_initialize"], 0).call()
+            version = RawFunc(context, exports["mw_abi_version"], 1).call_i32()
+        except GuestError as err:
+            raise GuestLoadError(f"the module failed while starting: {err}") from err
+        finally:
+            self._leave()
+        if version != ABI_VERSION:
+            raise ModuleRefused(f"mw_abi_version returned {version}; this host speaks ABI v{ABI_VERSION}")
+
+    # ---- the call sequence --------------------------------------------------------------
+
+    def _enter(self) -> None:
+        if self.closed:
+            raise GuestError("the instance is closed")
+        self.log.begin_call()
+        set_epoch_deadline(self._context, self._deadline)
+
+    def _leave(self) -> None:
+        self.log.end_call()
+
+    def _write_input(self, data: bytes) -> int:
+        size = len(data)
+        ptr = self._alloc.call_u32_u32(size)
+        if ptr == 0 and size:
+            raise AbiError(f"mw_alloc({size}) returned 0")
+        self._memory.write(ptr, data)
+        return ptr
+
+    def _read_output(self, packed: int) -> bytes:
+        ptr, length = packed >> 32, packed & 0xFFFF_FFFF
+        if packed == 0:
+            raise AbiError("the guest returned 0 where a message is required")
+        if length > self.limits.max_output_bytes:
+            raise AbiError(f"the guest's output of {length} bytes exceeds the stage's limit "
+                           f"of {self.limits.max_output_bytes}")
+        return self._memory.read(ptr, length)
+
+    def init(self, config: bytes) -> None:
+        """Hand the stage's config to ``mw_init``; a refusal is a GuestLoadError."""
+        if self._init is None:
+            return
+        self._enter()
+        try:
+            status = self._init.call_ptr_len_i32(self._write_input(config), len(config))
+        except (GuestError, AbiError) as err:
+            raise GuestLoadError(f"mw_init failed: {err}") from err
+        finally:
+            self._leave()
+        if status != 0:
+            detail = f"; guest stderr: {' | '.join(self.log.last_stderr)}" if self.log.last_stderr else ""
+            raise GuestLoadError(f"mw_init refused the config (returned {status}){detail}")
+
+    def on_request(self, request: bytes) -> bytes:
+        """Request in, the raw Action bytes out (validated by the caller's codec)."""
+        self._enter()
+        try:
+            ptr = self._write_input(request)
+            return self._read_output(self._on_request.call_ptr_len_u64(ptr, len(request)))
+        finally:
+            self._leave()
+
+    def on_response(self, response: bytes) -> bytes:
+        """Response in, the raw ResponseAction bytes out; only when the module exports it."""
+        assert self._on_response is not None, "check module.has_on_response first"
+        self._enter()
+        try:
+            ptr = self._write_input(response)
+            return self._read_output(self._on_response.call_ptr_len_u64(ptr, len(response)))
+        finally:
+            self._leave()
+
+    # ---- ownership ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._runtime.unregister_log(self._context)
+        self._store.close()
+
+    def __enter__(self) -> "GuestInstance":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

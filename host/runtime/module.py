@@ -1,0 +1,122 @@
+"""A compiled guest module, checked against ABI v1's exports and imports before anything runs."""
+
+from __future__ import annotations
+
+import hashlib
+
+import wasmtime
+
+from ..errors import GuestLoadError, ModuleRefused
+from .engine import Runtime
+
+_I32, _I64 = "i32", "i64"
+
+# export name -> (params, results); see abi/ABI.md
+REQUIRED_EXPORTS = {
+    "mw_abi_version": ((), (_I32,)),
+    "mw_alloc": ((_I32,), (_I32,)),
+    "mw_on_request": ((_I32, _I32), (_I64,)),
+}
+OPTIONAL_EXPORTS = {
+    "mw_on_response": ((_I32, _I32), (_I64,)),
+    "mw_init": ((_I32, _I32), (_I32,)),
+    "_initialize": ((), ()),
+}
+HOST_IMPORTS = {("mw", "log"): ((_I32, _I32, _I32), ())}
+WASI_MODULE = "wasi_snapshot_preview1"
+
+
+def _signature(ty: wasmtime.FuncType) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return tuple(str(p) for p in ty.params), tuple(str(r) for r in ty.results)
+
+
+def _describe(sig: tuple[tuple[str, ...], tuple[str, ...]]) -> str:
+    params, results = sig
+    return f"({', '.join(params)}) -> ({', '.join(results)})"
+
+
+def check_abi(module: wasmtime.Module) -> set[str]:
+    """Refuse a module that breaks ABI v1's export or import rules; return its export names."""
+    exports = {export.name: export.type for export in module.exports}
+    if not isinstance(exports.get("memory"), wasmtime.MemoryType):
+        raise ModuleRefused("the module does not export its linear memory as 'memory'")
+    for name, want in {**REQUIRED_EXPORTS, **OPTIONAL_EXPORTS}.items():
+        ty = exports.get(name)
+        if ty is None:
+            if name in REQUIRED_EXPORTS:
+                raise ModuleRefused(f"the module does not export the required function {name!r}")
+            continue
+        if not isinstance(ty, wasmtime.FuncType) or _signature(ty) != want:
+            got = _describe(_signature(ty)) if isinstance(ty, wasmtime.FuncType) else "not a function"
+            raise ModuleRefused(f"export {name!r} must have the signature {_describe(want)}, got {got}")
+    for imp in module.imports:
+        _check_import(imp)
+    return set(exports)
+
+
+def _check_import(imp: wasmtime.ImportType) -> None:
+    where = f"{imp.module}.{imp.name}"
+    if imp.module == WASI_MODULE:
+        return
+    want = HOST_IMPORTS.get((imp.module, imp.name or ""))
+    if want is None:
+        raise ModuleRefused(
+            f"the module imports {where!r}, which the host does not provide "
+            f"(allowed: mw.log and {WASI_MODULE}.*)")
+    if not isinstance(imp.type, wasmtime.FuncType) or _signature(imp.type) != want:
+        raise ModuleRefused(f"import {where!r} must have the signature {_describe(want)}")
+
+
+class GuestModule:
+    """One compiled, ABI-checked module version, ready to instantiate many times."""
+
+    __slots__ = ("runtime", "module", "sha256", "exports", "needs_wasi", "_pre")
+
+    def __init__(self, runtime: Runtime, module: wasmtime.Module, sha256: str) -> None:
+        self.runtime = runtime
+        self.module = module
+        self.sha256 = sha256
+        self.exports = check_abi(module)
+        self.needs_wasi = any(imp.module == WASI_MODULE for imp in module.imports)
+        try:
+            # PERF: resolve imports once; each instance is then a cheap instantiate.
+            self._pre = runtime.linker.instantiate_pre(module)
+        except wasmtime.WasmtimeError as err:
+            raise ModuleRefused(f"the module's imports cannot be satisfied: {err}") from err
+
+    @classmethod
+    def from_bytes(cls, runtime: Runtime, wasm: bytes) -> "GuestModule":
+        """Compile ``wasm`` (binary or WAT text) and check it against the ABI."""
+        try:
+            module = wasmtime.Module(runtime.engine, wasm)
+        except wasmtime.WasmtimeError as err:
+            raise GuestLoadError(f"not a valid WebAssembly module: {err}") from err
+        return cls(runtime, module, hashlib.sha256(wasm).hexdigest())
+
+    @classmethod
+    def from_compiled(cls, runtime: Runtime, path: str, sha256: str) -> "GuestModule":
+        """Load a module compiled earlier by the same engine configuration (a ``.cwasm``)."""
+        try:
+            module = wasmtime.Module.deserialize_file(runtime.engine, path)
+        except wasmtime.WasmtimeError as err:
+            raise GuestLoadError(f"cannot load compiled module {path}: {err}") from err
+        return cls(runtime, module, sha256)
+
+    @property
+    def has_on_response(self) -> bool:
+        return "mw_on_response" in self.exports
+
+    @property
+    def has_init(self) -> bool:
+        return "mw_init" in self.exports
+
+    def instantiate(self, store: wasmtime.Store) -> wasmtime.Instance:
+        return self._pre.instantiate(store)
+
+    def serialize(self) -> bytes:
+        return bytes(self.module.serialize())
+
+
+def wat_to_wasm(source: str) -> bytes:
+    """Compile WebAssembly text to a binary module (for tests and hand-written guests)."""
+    return bytes(wasmtime.wat2wasm(source))

@@ -1,0 +1,174 @@
+"""Settings, declared once: every key with its type, default, check and doc text.
+
+``mwhost.toml``::
+
+    [server]                      # optional; CLI flags win
+    bind = "127.0.0.1:8000"
+    workers = 2
+    data_dir = "mwhost-data"
+
+    [[middleware]]                # one table per stage, in pipeline order
+    name = "auth"
+    module = "guests/bearer_auth.wasm"   # relative to the config file
+    on_error = "fail_closed"
+    timeout_ms = 100
+    max_memory_mb = 64
+    [middleware.config]           # handed to the module's mw_init
+    secret = "..."
+
+The docs (``docs/configuration.md``) and ``mwhost serve --help`` are generated from
+``STAGE_KEYS`` and ``SERVER_KEYS``.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from .errors import ConfigError
+from .runtime import Limits
+
+ON_ERROR_POLICIES = ("fail_closed", "fail_open")
+_DEFAULT_LIMITS = Limits()
+
+
+@dataclass(frozen=True)
+class Key:
+    """One setting: its type, default (``REQUIRED`` if none), check and doc text."""
+
+    type: type | tuple[type, ...]
+    default: Any
+    doc: str
+    check: Callable[[Any], str | None] = lambda value: None  # returns a complaint or None
+
+
+REQUIRED = object()
+
+
+def _positive(value: Any) -> str | None:
+    return None if value > 0 else "must be greater than 0"
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str | None]:
+    return lambda value: None if value in choices else f"must be one of {', '.join(choices)}"
+
+
+def _name(value: str) -> str | None:
+    ok = value and all(c.isalnum() or c in "-_." for c in value)
+    return None if ok else "must be letters, digits, '-', '_' or '.'"
+
+
+STAGE_KEYS: dict[str, Key] = {
+    "name": Key(str, REQUIRED, "Stage name, unique in the pipeline; used in logs, metrics and the admin API.", _name),
+    "module": Key(str, REQUIRED, "Path to the .wasm module, relative to the config file."),
+    "config": Key(dict, {}, "Table handed to the module's mw_init as a msgpack map."),
+    "on_error": Key(str, "fail_closed", "What a failure of this stage does to the request: fail_closed answers "
+                    "503 problem+json, fail_open skips the stage.", _one_of(ON_ERROR_POLICIES)),
+    "timeout_ms": Key(int, _DEFAULT_LIMITS.timeout_ms, "Wall-time limit per guest call, in milliseconds.", _positive),
+    "max_memory_mb": Key(int, _DEFAULT_LIMITS.max_memory_mb, "Linear-memory limit per instance, in MiB.", _positive),
+}
+
+SERVER_KEYS: dict[str, Key] = {
+    "bind": Key(str, "127.0.0.1:8000", "Address gunicorn listens on (HOST:PORT)."),
+    "workers": Key(int, 2, "Number of gunicorn worker processes.", _positive),
+    "data_dir": Key(str, "mwhost-data", "Folder for the module store and compile cache, relative to the config file."),
+}
+
+
+@dataclass(frozen=True)
+class StageSettings:
+    """One pipeline stage as configured."""
+
+    name: str
+    module: pathlib.Path
+    config: Mapping[str, Any] = field(default_factory=dict)
+    on_error: str = "fail_closed"
+    timeout_ms: int = _DEFAULT_LIMITS.timeout_ms
+    max_memory_mb: int = _DEFAULT_LIMITS.max_memory_mb
+
+    @property
+    def fail_open(self) -> bool:
+        return self.on_error == "fail_open"
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(timeout_ms=self.timeout_ms, max_memory_mb=self.max_memory_mb)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole host configuration: server options and the pipeline at start."""
+
+    middleware: tuple[StageSettings, ...] = ()
+    bind: str = SERVER_KEYS["bind"].default
+    workers: int = SERVER_KEYS["workers"].default
+    data_dir: pathlib.Path = pathlib.Path(SERVER_KEYS["data_dir"].default)
+    source: str = "<settings>"
+
+
+def _checked(table: Mapping[str, Any], keys: dict[str, Key], where: str) -> dict[str, Any]:
+    unknown = sorted(set(table) - set(keys))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(keys)})")
+    values = {}
+    for name, key in keys.items():
+        if name not in table:
+            if key.default is REQUIRED:
+                raise ConfigError(f"{where}: missing required key {name!r}")
+            continue
+        value = table[name]
+        if not isinstance(value, key.type) or (key.type is int and isinstance(value, bool)):
+            raise ConfigError(f"{where}: key {name!r} must be {key.type.__name__}, got {type(value).__name__}")
+        complaint = key.check(value)
+        if complaint:
+            raise ConfigError(f"{where}: key {name!r} {complaint}, got {value!r}")
+        values[name] = value
+    return values
+
+
+def settings_from_dict(data: Mapping[str, Any], source: str = "<settings>",
+                       base: pathlib.Path | None = None) -> Settings:
+    """Validate a parsed config (as ``tomllib`` returns it); relative paths resolve against ``base``."""
+    base = base or pathlib.Path.cwd()
+    _checked({k: v for k, v in data.items() if k not in ("server", "middleware")}, {}, source)
+    server = data.get("server", {})
+    if not isinstance(server, Mapping):
+        raise ConfigError(f"{source}: [server] must be a table")
+    server_values = _checked(server, SERVER_KEYS, f"{source}: [server]")
+    tables = data.get("middleware", [])
+    if not isinstance(tables, list):
+        raise ConfigError(f"{source}: 'middleware' must be an array of tables ([[middleware]])")
+    stages = tuple(_stage(table, f"{source}: [[middleware]] #{i + 1}", base)
+                   for i, table in enumerate(tables))
+    seen: set[str] = set()
+    for stage in stages:
+        if stage.name in seen:
+            raise ConfigError(f"{source}: two [[middleware]] tables are named {stage.name!r}")
+        seen.add(stage.name)
+    if "data_dir" in server_values:
+        server_values["data_dir"] = base / server_values["data_dir"]
+    return Settings(middleware=stages, source=source, **server_values)
+
+
+def _stage(table: Any, where: str, base: pathlib.Path) -> StageSettings:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: must be a table")
+    if isinstance(table.get("name"), str):
+        where = f"{where} ({table['name']!r})"
+    values = _checked(table, STAGE_KEYS, where)
+    values["module"] = base / values["module"]
+    return StageSettings(**values)
+
+
+def load_settings(path: str | pathlib.Path) -> Settings:
+    """Read and validate an ``mwhost.toml``; every complaint names the file, table and key."""
+    path = pathlib.Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the config file: {err.strerror}") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from err
+    return settings_from_dict(data, source=str(path), base=path.resolve().parent)

@@ -1,0 +1,3 @@
+module mwhost/sdk
+
+go 1.27

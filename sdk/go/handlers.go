@@ -1,0 +1,132 @@
+package mw
+
+import (
+	"errors"
+	"unsafe"
+)
+
+// The registered callbacks; unset ones keep these defaults.
+var (
+	requestFn  = func(*Request) Action { return Continue() }
+	responseFn = func(*Response) ResponseAction { return Unchanged() }
+	initFn     = func(Config) error { return nil }
+)
+
+// HandleRequest registers the request-phase callback. Call it from an init function.
+func HandleRequest(fn func(req *Request) Action) {
+	if fn != nil {
+		requestFn = fn
+	}
+}
+
+// HandleResponse registers the response-phase callback. Call it from an init function.
+// Prefer Action.SetResponseHeader when a header is all the response needs.
+func HandleResponse(fn func(resp *Response) ResponseAction) {
+	if fn != nil {
+		responseFn = fn
+	}
+}
+
+// HandleInit registers the config callback, run once per instance before any request
+// when the stage has a config. Returning an error refuses the config (and the module).
+func HandleInit(fn func(cfg Config) error) {
+	if fn != nil {
+		initFn = fn
+	}
+}
+
+// Buffers shared with the host. Package-level so the GC keeps them alive while the host
+// holds their addresses: in is the last mw_alloc buffer, out the last answer (valid until
+// the next call, as the ABI requires). Both are reused across calls.
+var in, out []byte
+
+// maxAlloc bounds mw_alloc: a larger request could only end in a fatal out-of-memory.
+const maxAlloc = 1 << 30
+
+// internalError answers a message the SDK cannot decode (the host never sends one unless
+// it is broken or speaks another ABI), so the failure is visible rather than skipped.
+var (
+	internalError         = Respond(500).Header("content-type", "text/plain").Text("middleware input error\n")
+	internalErrorResponse = Unchanged().SetStatus(500).SetHeader("content-type", "text/plain").Text("middleware input error\n")
+)
+
+// alloc returns a buffer of size bytes for the host to write the next message into,
+// or nil when size is out of range.
+func alloc(size int32) []byte {
+	if size < 0 || size > maxAlloc {
+		return nil
+	}
+	if cap(in) < int(size) || cap(in) == 0 {
+		in = make([]byte, max(size, 64))
+	}
+	in = in[:size]
+	return in
+}
+
+// input returns the message the host wrote at addr: it must be the last mw_alloc buffer.
+func input(addr uintptr, n int32) ([]byte, error) {
+	if cap(in) == 0 || addr != addrOf(in) {
+		return nil, errors.New("the message is not in the buffer mw_alloc returned")
+	}
+	if n < 0 || int(n) > len(in) {
+		return nil, errors.New("the message is longer than the buffer mw_alloc returned")
+	}
+	return in[:n], nil
+}
+
+func addrOf(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
+
+// pack builds mw_on_request's result: pointer in the high half, length in the low half.
+func pack(ptr, n uint32) int64 { return int64(uint64(ptr)<<32 | uint64(n)) }
+
+// onRequest is the body of mw_on_request: decode, dispatch, encode into out.
+func onRequest(addr uintptr, n int32) []byte {
+	var req Request
+	msg, err := input(addr, n)
+	if err == nil {
+		err = decodeRequest(msg, &req)
+	}
+	action := internalError
+	if err != nil {
+		Error("mw: cannot read the request, answering 500: " + err.Error())
+	} else {
+		action = requestFn(&req)
+	}
+	out = appendAction(out[:0], action)
+	return out
+}
+
+// onResponse is the body of mw_on_response.
+func onResponse(addr uintptr, n int32) []byte {
+	var resp Response
+	msg, err := input(addr, n)
+	if err == nil {
+		err = decodeResponse(msg, &resp)
+	}
+	action := internalErrorResponse
+	if err != nil {
+		Error("mw: cannot read the response, answering 500: " + err.Error())
+	} else {
+		action = responseFn(&resp)
+	}
+	out = appendResponseAction(out[:0], action)
+	return out
+}
+
+// onInit is the body of mw_init: 0 accepts the config, 1 refuses it.
+func onInit(addr uintptr, n int32) int32 {
+	msg, err := input(addr, n)
+	var cfg Config
+	if err == nil {
+		cfg, err = decodeConfig(msg)
+	}
+	if err != nil {
+		Error("mw: cannot read the config: " + err.Error())
+		return 1
+	}
+	if err := initFn(cfg); err != nil {
+		Error("mw: config refused: " + err.Error())
+		return 1
+	}
+	return 0
+}
