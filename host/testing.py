@@ -28,7 +28,7 @@ def wat_guest(source: str) -> bytes:
 
 
 def reference_guest(name: str) -> bytes:
-    """One of abi/wat's reference guests (noop, respond, set_header, trap, loop) as wasm."""
+    """One of abi/wat's reference guests (noop, respond, set_header, echo, trap, loop) as wasm."""
     return wat_guest((REFERENCE_WAT / f"{name}.wat").read_text())
 
 

