@@ -37,7 +37,7 @@ def _add_validate(commands) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .embedded import demo_settings
+    from .registry import demo_settings
     from .server import HostApplication, gunicorn_options, precompile
     from .settings import load_settings
 

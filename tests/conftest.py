@@ -8,7 +8,7 @@ import pathlib
 import pytest
 
 from host import testing
-from host.embedded import EXAMPLES
+from host.registry import EXAMPLES
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "abi" / "vectors"

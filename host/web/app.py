@@ -7,9 +7,8 @@ import pathlib
 
 import falcon
 
-from ..embedded import demo_settings
 from ..pipeline import PipelineHolder, build_pipeline
-from ..registry import CompileCache
+from ..registry import CompileCache, demo_settings
 from ..runtime import Runtime, default_runtime
 from ..settings import Settings, load_settings
 from .demo import EchoSink

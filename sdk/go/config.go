@@ -13,14 +13,29 @@ import (
 // wrong type, so an init callback can refuse a bad config with one check per key.
 type Config map[string]any
 
-// ConfigError names a config key whose value has the wrong type or range.
+// ConfigError names a config key that is unknown or holds the wrong type.
 type ConfigError struct {
-	Key  string
-	Want string
+	Key     string
+	Problem string
 }
 
 func (e *ConfigError) Error() string {
-	return "config key " + strconv.Quote(e.Key) + ": want " + e.Want
+	return "config key " + strconv.Quote(e.Key) + ": " + e.Problem
+}
+
+// CheckKeys refuses keys not in known (the first in sorted order), so that a typo in the
+// stage's config fails at load instead of being silently ignored.
+func (c Config) CheckKeys(known ...string) error {
+	var unknown []string
+	for k := range c {
+		if !slices.Contains(known, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	return &ConfigError{Key: slices.Min(unknown), Problem: "unknown key (known: " + strings.Join(known, ", ") + ")"}
 }
 
 // String returns the str at key.

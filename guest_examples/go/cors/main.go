@@ -12,6 +12,9 @@ import (
 // pol is built once from the config by configure; a request only reads it.
 var pol *policy
 
+// warned keeps the missing-config error to one line per instance.
+var warned bool
+
 func init() {
 	mw.HandleInit(configure)
 	mw.HandleRequest(handle)
@@ -30,7 +33,10 @@ func configure(cfg mw.Config) error {
 
 func handle(req *mw.Request) mw.Action {
 	if pol == nil {
-		mw.Error("cors: no config; add allowed_origins to the stage's config")
+		if !warned {
+			warned = true
+			mw.Error("cors: no config, every request passes; set allowed_origins in the stage's config")
+		}
 		return mw.Continue()
 	}
 	origin, ok := req.Headers.Lookup("origin")

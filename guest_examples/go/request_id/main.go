@@ -25,6 +25,9 @@ func init() {
 func main() {}
 
 func configure(cfg mw.Config) error {
+	if err := cfg.CheckKeys("header"); err != nil {
+		return err
+	}
 	name, err := cfg.String("header", header)
 	if err != nil {
 		return err

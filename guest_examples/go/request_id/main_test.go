@@ -74,9 +74,9 @@ func TestConfigHeader(t *testing.T) {
 	if a.Ctx["request_id"] != "c-1" || a.ResponseHeaders[0] != [2]string{"x-correlation-id", "c-1"} {
 		t.Errorf("%v %v", a.Ctx, a.ResponseHeaders)
 	}
-	for _, bad := range []any{"", "bad name", 5} {
-		if err := configure(mw.Config{"header": bad}); err == nil {
-			t.Errorf("header %v accepted", bad)
+	for _, bad := range []mw.Config{{"header": ""}, {"header": "bad name"}, {"header": int64(5)}, {"hedaer": "x"}} {
+		if err := configure(bad); err == nil {
+			t.Errorf("%v accepted", bad)
 		}
 	}
 }

@@ -33,6 +33,20 @@ impl Value {
         Writer::new(out).value(self)
     }
 
+    /// The msgpack type's name, for error messages (cheaper than `{:?}` in a module).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Nil => "nil",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Str(_) => "str",
+            Value::Bin(_) => "bin",
+            Value::Array(_) => "array",
+            Value::Map(_) => "map",
+        }
+    }
+
     /// An empty map: the config a stage without a `config` table gets.
     pub fn empty_map() -> Value {
         Value::Map(Vec::new())
@@ -115,7 +129,7 @@ impl Value {
     pub fn reject_unknown_keys(&self, allowed: &[&str]) -> Result<(), String> {
         let entries = self.as_map().unwrap_or(&[]);
         match entries.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
-            Some((k, _)) => Err(format!("unknown config key {:?} (expected one of {:?})", k, allowed)),
+            Some((k, _)) => Err(format!("unknown config key \"{}\" (expected: {})", k, allowed.join(", "))),
             None => Ok(()),
         }
     }

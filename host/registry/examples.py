@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pathlib
 
-from .errors import ConfigError
-from .registry import ModuleStore
-from .settings import Settings, StageSettings
+from ..errors import ConfigError
+from ..settings import Settings, StageSettings
+from .store import ModuleStore
 
-EXAMPLES = pathlib.Path(__file__).resolve().parent / "examples"
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
 # (stage name, example module, config, required); in pipeline order
 DEMO_PIPELINE = (
