@@ -20,11 +20,24 @@ logger = logging.getLogger("mwhost.pipeline")
 STAGE_FAILURES = (AbiError, GuestError)
 
 
+_CACHED_OUTPUT_BYTES = 512
+_CACHED_OUTPUTS = 64
+
+
+def _decoded(raw: bytes, cache: dict, decode):
+    result = cache.get(raw)
+    if result is None:
+        result = decode(raw)  # raises AbiDecodeError for bad output; nothing is cached then
+        if len(raw) <= _CACHED_OUTPUT_BYTES and len(cache) < _CACHED_OUTPUTS:
+            cache[raw] = result
+    return result
+
+
 class Stage:
     """An immutable stage. Instances are per thread, so gthread workers never share one."""
 
     __slots__ = ("settings", "name", "module", "version", "label", "fail_open",
-                 "has_on_response", "_config", "_local")
+                 "has_on_response", "_config", "_local", "_actions", "_response_actions")
 
     def __init__(self, settings: StageSettings, module: GuestModule) -> None:
         self.settings = settings
@@ -36,6 +49,11 @@ class Stage:
         self.has_on_response = module.has_on_response
         self._config = Codec().encode_config(dict(settings.config)) if settings.config else b""
         self._local = threading.local()
+        # PERF: many stages answer with the same bytes every time (add_header, a CORS
+        # preflight...); remember the decoded result of small outputs. Decoded actions are
+        # never mutated, so the cache is shared by all threads.
+        self._actions: dict[bytes, Action] = {}
+        self._response_actions: dict[bytes, ResponseAction] = {}
 
     @classmethod
     def load(cls, settings: StageSettings, wasm: bytes, cache: CompileCache) -> "Stage":
@@ -86,10 +104,10 @@ class Stage:
         message = self._local.codec.encode_request(
             state.method, state.path, state.query, state.headers,
             state.remote_addr, state.scheme, state.ctx)
-        return decode_action(instance.on_request(message))
+        return _decoded(instance.on_request(message), self._actions, decode_action)
 
     def on_response(self, state: RequestState, response: ResponseState) -> ResponseAction:
         instance = self._instance()
         message = self._local.codec.encode_response(
             response.status, response.headers, state.ctx, state.method, state.path)
-        return decode_response_action(instance.on_response(message))
+        return _decoded(instance.on_response(message), self._response_actions, decode_response_action)

@@ -118,29 +118,38 @@ class RawFunc:
 class GuestMemory:
     """Bounds-checked reads and writes of one instance's linear memory.
 
-    The base address is re-read on every access: ``memory.grow`` inside the guest may move it.
+    ``refresh()`` must follow every guest call: ``memory.grow`` inside the guest may move the
+    base. Memory never shrinks, so an unchanged size means an unchanged base.
     """
 
-    __slots__ = ("_context", "_owner", "_memory")
+    __slots__ = ("_context", "_owner", "_memory", "_base", "_size")
 
     def __init__(self, context: int, memory: wasmtime.Memory) -> None:
         self._context = context
         self._owner = memory
         self._memory = ctypes.addressof(memory._memory)
+        self._size = -1
+        self._base = 0
+        self.refresh()
+
+    def refresh(self) -> None:
+        # PERF: one FFI call when the size is unchanged (the common case), two when it grew.
+        size = _memory_data_size(self._context, self._memory)
+        if size != self._size:
+            self._size = size
+            self._base = _memory_data(self._context, self._memory)
 
     def size(self) -> int:
-        return _memory_data_size(self._context, self._memory)
+        return self._size
 
-    def _check(self, ptr: int, length: int, what: str) -> int:
-        size = _memory_data_size(self._context, self._memory)
-        if ptr + length > size:
-            raise AbiError(f"{what} [{ptr}, {ptr + length}) lies outside guest memory of {size} bytes")
-        return _memory_data(self._context, self._memory)
+    def _check(self, ptr: int, length: int, what: str) -> None:
+        if ptr + length > self._size:
+            raise AbiError(f"{what} [{ptr}, {ptr + length}) lies outside guest memory of {self._size} bytes")
 
     def write(self, ptr: int, data: bytes) -> None:
-        base = self._check(ptr, len(data), "input buffer")
-        ctypes.memmove(base + ptr, data, len(data))
+        self._check(ptr, len(data), "input buffer")
+        ctypes.memmove(self._base + ptr, data, len(data))
 
     def read(self, ptr: int, length: int) -> bytes:
-        base = self._check(ptr, length, "output buffer")
-        return ctypes.string_at(base + ptr, length)
+        self._check(ptr, length, "output buffer")
+        return ctypes.string_at(self._base + ptr, length)

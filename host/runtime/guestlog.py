@@ -34,6 +34,11 @@ class GuestLog:
         self.used = 0
         self.dropped = 0
 
+    @property
+    def pending(self) -> bool:
+        """Whether ``end_call`` has anything to do (PERF: skipped on the silent common path)."""
+        return bool(self.dropped or self._partial["stdout"] or self._partial["stderr"])
+
     def end_call(self) -> None:
         for stream, rest in self._partial.items():
             if rest:

@@ -85,17 +85,20 @@ class GuestInstance:
         set_epoch_deadline(self._context, self._deadline)
 
     def _leave(self) -> None:
-        self.log.end_call()
+        if self.log.pending:
+            self.log.end_call()
 
     def _write_input(self, data: bytes) -> int:
         size = len(data)
         ptr = self._alloc.call_u32_u32(size)
+        self._memory.refresh()
         if ptr == 0 and size:
             raise AbiError(f"mw_alloc({size}) returned 0")
         self._memory.write(ptr, data)
         return ptr
 
     def _read_output(self, packed: int) -> bytes:
+        self._memory.refresh()
         ptr, length = packed >> 32, packed & 0xFFFF_FFFF
         if packed == 0:
             raise AbiError("the guest returned 0 where a message is required")

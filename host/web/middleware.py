@@ -85,11 +85,21 @@ def _retarget(req: falcon.Request, path: str, query: str) -> None:
 
 
 def _write_response(resp: falcon.Response, before: list, response: ResponseState) -> None:
-    resp.status = response.status
-    for name, _ in before:
-        resp.delete_header(name)
-    for name, value in response.headers:
-        resp.append_header(name, value)
+    """Apply the response phase's result to the falcon response, touching only what changed."""
+    if response.status != resp.status_code:
+        resp.status = response.status
+    if response.headers is not before:
+        joined: dict[str, str] = {}
+        for name, value in response.headers:
+            if name == "set-cookie":
+                resp.append_header(name, value)  # falcon keeps each Set-Cookie on its own line
+            else:
+                joined[name] = f"{joined[name]}, {value}" if name in joined else value
+        for name, _ in before:
+            if name not in joined:
+                resp.delete_header(name)
+        for name, value in joined.items():
+            resp.set_header(name, value)
     if response.body is not None:
         resp.data = response.body
         resp.text = None

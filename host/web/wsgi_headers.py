@@ -2,40 +2,53 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 # WSGI keeps these two outside the HTTP_ namespace (PEP 3333)
 _UNPREFIXED = {"CONTENT_TYPE": "content-type", "CONTENT_LENGTH": "content-length"}
+_CACHE_LIMIT = 4096  # distinct environ keys remembered; clients choose header names
 
 
-@lru_cache(maxsize=1024)
-def _header_name(key: str) -> str:
-    return key[5:].replace("_", "-").lower()
+class _HeaderNames(dict):
+    """environ key -> header name ("" for keys that are not headers), filled on first sight."""
+
+    def __missing__(self, key: str) -> str:
+        if key[:5] == "HTTP_":
+            name = key[5:].replace("_", "-").lower()
+        else:
+            name = _UNPREFIXED.get(key, "")
+        if len(self) < _CACHE_LIMIT:
+            self[key] = name
+        return name
 
 
-@lru_cache(maxsize=1024)
-def _environ_key(name: str) -> str:
-    upper = name.upper().replace("-", "_")
-    return upper if upper in _UNPREFIXED else "HTTP_" + upper
+class _EnvironKeys(dict):
+    """header name -> environ key."""
+
+    def __missing__(self, name: str) -> str:
+        upper = name.upper().replace("-", "_")
+        key = upper if upper in _UNPREFIXED else "HTTP_" + upper
+        if len(self) < _CACHE_LIMIT:
+            self[name] = key
+        return key
 
 
-def environ_headers(env: dict) -> list[tuple[str, str]]:
+_NAMES = _HeaderNames()
+_KEYS = _EnvironKeys()
+
+
+def environ_headers(env: dict, names: _HeaderNames = _NAMES) -> list[tuple[str, str]]:
     """The request's headers as lower-case (name, value) pairs, in environ order."""
-    # PERF: one pass over the environ; names converted once per distinct key (lru_cache).
-    headers = [(_header_name(key), value) for key, value in env.items() if key[:5] == "HTTP_"]
-    for key, name in _UNPREFIXED.items():
-        value = env.get(key)
-        if value:
-            headers.append((name, value))
-    return headers
+    # PERF: one comprehension over the environ, names from a dict that remembers each key;
+    # servers set CONTENT_TYPE/LENGTH to "" when absent, which is not a header.
+    return [(name, value) for key, value in env.items()
+            if (name := names[key]) and (value or key[0] == "H")]
 
 
 def write_environ_headers(env: dict, old: list[tuple[str, str]], new: list[tuple[str, str]]) -> None:
     """Make the environ's headers equal ``new`` (repeated names are joined with ", ")."""
     for name, _ in old:
-        env.pop(_environ_key(name), None)
+        env.pop(_KEYS[name], None)
     joined: dict[str, str] = {}
     for name, value in new:
-        key = _environ_key(name)
+        key = _KEYS[name]
         joined[key] = f"{joined[key]}, {value}" if key in joined else value
     env.update(joined)

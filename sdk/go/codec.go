@@ -8,7 +8,7 @@ import "slices"
 
 // forEachKey reads a top-level map that must fill the whole input, calling field for each key;
 // field consumes the value of keys it knows and returns false for the rest, which are skipped.
-func forEachKey(in []byte, field func(d *decoder, key string) (bool, error)) error {
+func forEachKey(in []byte, field func(d *decoder, key []byte) (bool, error)) error {
 	d := &decoder{buf: in}
 	n, err := d.mapLen()
 	if err != nil {
@@ -19,7 +19,7 @@ func forEachKey(in []byte, field func(d *decoder, key string) (bool, error)) err
 		if err != nil {
 			return err
 		}
-		known, err := field(d, string(key))
+		known, err := field(d, key)
 		if err == nil && !known {
 			err = d.skip()
 		}
@@ -31,9 +31,9 @@ func forEachKey(in []byte, field func(d *decoder, key string) (bool, error)) err
 }
 
 func decodeRequest(in []byte, r *Request) error {
-	return forEachKey(in, func(d *decoder, key string) (ok bool, err error) {
+	return forEachKey(in, func(d *decoder, key []byte) (ok bool, err error) {
 		var v int64
-		switch key {
+		switch string(key) { // no allocation: the compiler compares the bytes
 		case "v":
 			v, err = d.int()
 			r.V = int(v)
@@ -61,9 +61,9 @@ func decodeRequest(in []byte, r *Request) error {
 }
 
 func decodeResponse(in []byte, r *Response) error {
-	return forEachKey(in, func(d *decoder, key string) (ok bool, err error) {
+	return forEachKey(in, func(d *decoder, key []byte) (ok bool, err error) {
 		var v int64
-		switch key {
+		switch string(key) { // no allocation: the compiler compares the bytes
 		case "v":
 			v, err = d.int()
 			r.V = int(v)

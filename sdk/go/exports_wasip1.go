@@ -4,6 +4,7 @@ package mw
 
 // The ABI v1 exports, declared once here so a middleware only registers callbacks.
 // Each one converts wasm types and delegates to a function that native tests can call.
+// mw_on_response is in response_wasip1.go.
 
 //go:wasmexport mw_abi_version
 func mwABIVersion() int32 { return ABIVersion }
@@ -19,9 +20,6 @@ func mwAlloc(size int32) int32 {
 
 //go:wasmexport mw_on_request
 func mwOnRequest(ptr, n int32) int64 { return packed(onRequest(uintptr(uint32(ptr)), n)) }
-
-//go:wasmexport mw_on_response
-func mwOnResponse(ptr, n int32) int64 { return packed(onResponse(uintptr(uint32(ptr)), n)) }
 
 //go:wasmexport mw_init
 func mwInit(ptr, n int32) int32 { return onInit(uintptr(uint32(ptr)), n) }

@@ -10,6 +10,9 @@ var (
 	requestFn  = func(*Request) Action { return Continue() }
 	responseFn = func(*Response) ResponseAction { return Unchanged() }
 	initFn     = func(Config) error { return nil }
+
+	responseSet   bool   // HandleResponse was called
+	responsePhase = true // mw_on_response is exported; see noresponse.go
 )
 
 // HandleRequest registers the request-phase callback. Call it from an init function.
@@ -20,10 +23,15 @@ func HandleRequest(fn func(req *Request) Action) {
 }
 
 // HandleResponse registers the response-phase callback. Call it from an init function.
-// Prefer Action.SetResponseHeader when a header is all the response needs.
+// Prefer Action.SetResponseHeader when a header is all the response needs: a module built
+// with -tags mw_noresponse has no response phase at all, and calling HandleResponse in
+// such a build panics (the module then fails to load, with this message in the host log).
 func HandleResponse(fn func(resp *Response) ResponseAction) {
+	if !responsePhase {
+		panic("mw: HandleResponse in a build with -tags mw_noresponse, which has no mw_on_response")
+	}
 	if fn != nil {
-		responseFn = fn
+		responseFn, responseSet = fn, true
 	}
 }
 
@@ -98,6 +106,11 @@ func onRequest(addr uintptr, n int32) []byte {
 
 // onResponse is the body of mw_on_response.
 func onResponse(addr uintptr, n int32) []byte {
+	if !responseSet {
+		// PERF: nothing would read the decoded response; answer "unchanged" at once.
+		out = appendResponseAction(out[:0], ResponseAction{})
+		return out
+	}
 	var resp Response
 	msg, err := input(addr, n)
 	if err == nil {

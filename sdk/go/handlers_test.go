@@ -1,3 +1,5 @@
+//go:build !wasip1
+
 package mw
 
 import (
@@ -13,11 +15,11 @@ import (
 func logged(t *testing.T) *[]string {
 	t.Helper()
 	var lines []string
-	sink, req, resp, ini := imports.LogSink, requestFn, responseFn, initFn
+	sink, req, resp, set, ini := imports.LogSink, requestFn, responseFn, responseSet, initFn
 	imports.LogSink = func(level int32, msg string) {
 		lines = append(lines, string(rune('0'+level))+" "+msg)
 	}
-	t.Cleanup(func() { imports.LogSink, requestFn, responseFn, initFn = sink, req, resp, ini })
+	t.Cleanup(func() { imports.LogSink, requestFn, responseFn, responseSet, initFn = sink, req, resp, set, ini })
 	return &lines
 }
 
@@ -75,9 +77,6 @@ func TestRegisteredCallbacks(t *testing.T) {
 	HandleRequest(func(req *Request) Action {
 		return Respond(418).Text(req.Path + " " + req.Headers.Values("x-forwarded-for")[1])
 	})
-	HandleResponse(func(resp *Response) ResponseAction {
-		return Unchanged().SetHeader("x-ctx", resp.Ctx["request_id"])
-	})
 	var got Config
 	HandleInit(func(cfg Config) error { got = cfg; return nil })
 
@@ -85,18 +84,34 @@ func TestRegisteredCallbacks(t *testing.T) {
 	if m := decodeMap(t, out); m["status"] != int64(418) || string(m["body"].([]byte)) != "/api/items 10.0.0.2" {
 		t.Errorf("request answer: %v", m)
 	}
-	out = onResponse(write(t, readVector(t, "response_typical.msgpack")))
-	if m := decodeMap(t, out); m["set_headers"].([]any)[0].([]any)[1] != "r-42" {
-		t.Errorf("response answer: %v", m)
-	}
 	onInit(write(t, readVector(t, "config_example.msgpack")))
 	if n, _ := got.Int("limit", 0); n != 10 {
 		t.Errorf("config: %v", got)
 	}
 }
 
+// A registered response callback gets the decoded response.
+func TestRegisteredResponseCallback(t *testing.T) {
+	needResponsePhase(t)
+	logged(t)
+	HandleResponse(func(resp *Response) ResponseAction {
+		return Unchanged().SetHeader("x-ctx", resp.Ctx["request_id"])
+	})
+	out := onResponse(write(t, readVector(t, "response_typical.msgpack")))
+	if m := decodeMap(t, out); m["set_headers"].([]any)[0].([]any)[1] != "r-42" {
+		t.Errorf("response answer: %v", m)
+	}
+}
+
+func needResponsePhase(t *testing.T) {
+	if !responsePhase {
+		t.Skip("built with -tags mw_noresponse")
+	}
+}
+
 // HandleX(nil) keeps the current callback instead of installing a nil one.
 func TestNilRegistrationIgnored(t *testing.T) {
+	needResponsePhase(t)
 	logged(t)
 	HandleRequest(nil)
 	HandleResponse(nil)
@@ -106,18 +121,32 @@ func TestNilRegistrationIgnored(t *testing.T) {
 	}
 }
 
-// Undecodable input is logged at error level and answered with 500 in both phases.
-func TestUndecodableInput(t *testing.T) {
+// An undecodable request is logged at error level and answered with 500.
+func TestUndecodableRequest(t *testing.T) {
 	lines := logged(t)
 	out := onRequest(write(t, []byte{0x81, 0xa1}))
 	if m := decodeMap(t, out); m["action"] != "respond" || m["status"] != int64(500) {
-		t.Errorf("request: %v", m)
+		t.Errorf("answer: %v", m)
 	}
-	out = onResponse(write(t, []byte{0xc1}))
+	if len(*lines) != 1 || !strings.HasPrefix((*lines)[0], "3 mw: cannot read the request") {
+		t.Errorf("log: %q", *lines)
+	}
+}
+
+// An undecodable response turns into a 500 when a callback would have read it; the
+// default callback does not read the message at all.
+func TestUndecodableResponse(t *testing.T) {
+	needResponsePhase(t)
+	lines := logged(t)
+	if out := onResponse(write(t, []byte{0xc1})); !bytes.Equal(out, []byte{0x80}) {
+		t.Errorf("default: % x", out)
+	}
+	HandleResponse(func(*Response) ResponseAction { return Unchanged() })
+	out := onResponse(write(t, []byte{0xc1}))
 	if m := decodeMap(t, out); m["status"] != int64(500) {
-		t.Errorf("response: %v", m)
+		t.Errorf("answer: %v", m)
 	}
-	if len(*lines) != 2 || !strings.HasPrefix((*lines)[0], "3 mw: cannot read the request") {
+	if len(*lines) != 1 || !strings.HasPrefix((*lines)[0], "3 mw: cannot read the response") {
 		t.Errorf("log: %q", *lines)
 	}
 }

@@ -284,3 +284,11 @@ func decodeAll(raw []byte) []error {
 	_, cfgErr := decodeConfig(raw)
 	return []error{decodeRequest(raw, &req), decodeResponse(raw, &resp), cfgErr}
 }
+
+func readVectorB(b *testing.B, name string) []byte {
+	raw, err := os.ReadFile(filepath.Join(vectorDir, name))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return raw
+}

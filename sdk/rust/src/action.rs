@@ -89,7 +89,11 @@ impl Action {
 
     /// Start a respond action: `Action::respond(403).body("no").into()`.
     pub fn respond(status: u16) -> Respond {
-        Respond { status, headers: Vec::new(), body: None }
+        Respond {
+            status,
+            headers: Vec::new(),
+            body: None,
+        }
     }
 
     /// Appends the canonical msgpack encoding.
@@ -380,15 +384,23 @@ mod tests {
 
     #[test]
     fn builders_lower_case_header_names() {
-        let c = Action::next().set_header("X-User", "Alice").remove_header("Cookie");
-        assert_eq!(c.set_headers, vec![("x-user".to_string(), "Alice".to_string())]);
+        let c = Action::next()
+            .set_header("X-User", "Alice")
+            .remove_header("Cookie");
+        assert_eq!(
+            c.set_headers,
+            vec![("x-user".to_string(), "Alice".to_string())]
+        );
         assert_eq!(c.remove_headers, vec!["cookie".to_string()]);
     }
 
     #[test]
     fn repeated_ctx_keys_replace_the_value() {
         let c = Action::next().ctx("k", "1").ctx("j", "2").ctx("k", "3");
-        assert_eq!(c.ctx, vec![("k".into(), "3".into()), ("j".into(), "2".into())]);
+        assert_eq!(
+            c.ctx,
+            vec![("k".into(), "3".into()), ("j".into(), "2".into())]
+        );
     }
 
     #[test]

@@ -32,7 +32,12 @@ pub struct Guest<M> {
 
 impl<M: Middleware> Guest<M> {
     pub fn new(mw: M) -> Self {
-        Guest { mw, init: InitState::Pending, input: Vec::new(), output: Vec::new() }
+        Guest {
+            mw,
+            init: InitState::Pending,
+            input: Vec::new(),
+            output: Vec::new(),
+        }
     }
 
     pub fn middleware(&self) -> &M {
@@ -65,7 +70,7 @@ impl<M: Middleware> Guest<M> {
         } else {
             match input_at(&self.input, ptr, len).and_then(Request::decode) {
                 Ok(req) => self.mw.on_request(&req),
-                Err(e) => bad_input("request", &e),
+                Err(e) => bad_input(&e),
             }
         };
         action.encode(&mut self.output);
@@ -115,17 +120,25 @@ impl<M: Middleware> Guest<M> {
 
 /// The message at `ptr..ptr+len`, which must lie inside the buffer `mw_alloc` returned.
 fn input_at(input: &[u8], ptr: usize, len: usize) -> Result<&[u8], DecodeError> {
-    let outside = DecodeError { msg: "input is not inside the mw_alloc buffer", offset: 0 };
-    let start = ptr.checked_sub(input.as_ptr() as usize).ok_or_else(|| outside.clone())?;
+    let outside = DecodeError {
+        msg: "input is not inside the mw_alloc buffer",
+        offset: 0,
+    };
+    let start = ptr
+        .checked_sub(input.as_ptr() as usize)
+        .ok_or_else(|| outside.clone())?;
     let end = start.checked_add(len).ok_or_else(|| outside.clone())?;
     input.get(start..end).ok_or(outside)
 }
 
 const TEXT: (&str, &str) = ("content-type", "text/plain; charset=utf-8");
 
-fn bad_input(what: &str, e: &DecodeError) -> Action {
-    host::error(&format!("cannot decode {}: {}", what, e));
-    Action::respond(500).header(TEXT.0, TEXT.1).body("middleware input error\n").into()
+fn bad_input(e: &DecodeError) -> Action {
+    host::error(&format!("cannot decode request: {}", e));
+    Action::respond(500)
+        .header(TEXT.0, TEXT.1)
+        .body("middleware input error\n")
+        .into()
 }
 
 fn bad_input_response(e: &DecodeError) -> ResponseAction {
@@ -134,7 +147,10 @@ fn bad_input_response(e: &DecodeError) -> ResponseAction {
 }
 
 fn not_started() -> Action {
-    Action::respond(500).header(TEXT.0, TEXT.1).body("middleware not configured\n").into()
+    Action::respond(500)
+        .header(TEXT.0, TEXT.1)
+        .body("middleware not configured\n")
+        .into()
 }
 
 fn not_started_response() -> ResponseAction {
@@ -142,7 +158,11 @@ fn not_started_response() -> ResponseAction {
 }
 
 fn internal_error_edit(body: &str) -> ResponseAction {
-    ResponseAction::edit().status(500).set_header(TEXT.0, TEXT.1).body(body).into()
+    ResponseAction::edit()
+        .status(500)
+        .set_header(TEXT.0, TEXT.1)
+        .body(body)
+        .into()
 }
 
 /// The `extern "C"` side of [`register!`](crate::register): integer conversions only.
@@ -211,7 +231,9 @@ mod tests {
         }
 
         fn on_request(&mut self, req: &Request) -> Action {
-            Action::next().set_header("x-path", format!("{}{}", self.prefix, req.path)).into()
+            Action::next()
+                .set_header("x-path", format!("{}{}", self.prefix, req.path))
+                .into()
         }
 
         fn on_response(&mut self, resp: &Response) -> ResponseAction {
@@ -233,7 +255,11 @@ mod tests {
     }
 
     fn request(path: &str) -> Vec<u8> {
-        encode(&[("v", Value::from(1)), ("path", Value::from(path))].into_iter().collect())
+        encode(
+            &[("v", Value::from(1)), ("path", Value::from(path))]
+                .into_iter()
+                .collect(),
+        )
     }
 
     #[test]
@@ -255,7 +281,10 @@ mod tests {
     #[test]
     fn mw_init_passes_the_config_and_reports_refusal() {
         let mut g = Guest::new(Echo::default());
-        let (ptr, len) = write(&mut g, &encode(&[("prefix", Value::from(">"))].into_iter().collect()));
+        let (ptr, len) = write(
+            &mut g,
+            &encode(&[("prefix", Value::from(">"))].into_iter().collect()),
+        );
         assert_eq!(g.init(ptr, len), 0);
         let (ptr, len) = write(&mut g, &request("/a"));
         let expected = Action::from(Action::next().set_header("x-path", ">/a")).to_bytes();
@@ -263,7 +292,10 @@ mod tests {
         assert_eq!(g.middleware().inits, 1, "no lazy init after mw_init");
 
         let mut g = Guest::new(Echo::default());
-        let (ptr, len) = write(&mut g, &encode(&[("prefix", Value::from(1))].into_iter().collect()));
+        let (ptr, len) = write(
+            &mut g,
+            &encode(&[("prefix", Value::from(1))].into_iter().collect()),
+        );
         assert_eq!(g.init(ptr, len), 1);
         let (ptr, len) = write(&mut g, &[0xc0]);
         assert_eq!(g.init(ptr, len), 1, "a config that is not a map is refused");
@@ -304,7 +336,7 @@ mod tests {
         assert_eq!(out.get_int("status"), Some(500));
         let out = Value::decode(g.on_request(0, 1)).unwrap();
         assert_eq!(out.get_int("status"), Some(500));
-        assert_eq!(input_at(&[1, 2, 3], usize::MAX, 2).is_err(), true);
+        assert!(input_at(&[1, 2, 3], usize::MAX, 2).is_err());
     }
 
     #[test]
@@ -330,7 +362,11 @@ mod tests {
     #[test]
     fn responses_reach_on_response() {
         let mut g = Guest::new(Echo::default());
-        let resp = encode(&[("v", Value::from(1)), ("status", Value::from(200))].into_iter().collect());
+        let resp = encode(
+            &[("v", Value::from(1)), ("status", Value::from(200))]
+                .into_iter()
+                .collect(),
+        );
         let (ptr, len) = write(&mut g, &resp);
         let out = Value::decode(g.on_response(ptr, len)).unwrap();
         assert_eq!(out, [("status", Value::from(201))].into_iter().collect());

@@ -4,7 +4,9 @@
 /// An HTTP token (RFC 9110 `tchar`), as the host requires of header names.
 pub fn is_valid_header_name(name: &str) -> bool {
     !name.is_empty()
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// No CR, LF or NUL: the host refuses those (header injection).

@@ -52,7 +52,10 @@ pub fn take_logs() -> Vec<(Level, String)> {
         2 => Level::Warn,
         _ => Level::Error,
     };
-    imports::take_logs().into_iter().map(|(l, msg)| (level(l), msg)).collect()
+    imports::take_logs()
+        .into_iter()
+        .map(|(l, msg)| (level(l), msg))
+        .collect()
 }
 
 #[cfg(test)]
@@ -64,7 +67,10 @@ mod tests {
         take_logs();
         info("hello");
         error("boom");
-        assert_eq!(take_logs(), vec![(Level::Info, "hello".into()), (Level::Error, "boom".into())]);
+        assert_eq!(
+            take_logs(),
+            vec![(Level::Info, "hello".into()), (Level::Error, "boom".into())]
+        );
     }
 
     #[test]

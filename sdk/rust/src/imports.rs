@@ -46,7 +46,7 @@ mod native {
     use std::time::{SystemTime, UNIX_EPOCH};
 
     thread_local! {
-        static LOGS: RefCell<Vec<(i32, String)>> = RefCell::new(Vec::new());
+        static LOGS: RefCell<Vec<(i32, String)>> = const { RefCell::new(Vec::new()) };
     }
 
     /// Records the line for [`take_logs`] and prints it (tests show it on failure).

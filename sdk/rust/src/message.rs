@@ -176,5 +176,8 @@ fn find<'a>(headers: &[Pair<'a>], name: &str) -> Option<&'a str> {
 }
 
 fn find_all<'a, 's>(headers: &'s [Pair<'a>], name: &'s str) -> impl Iterator<Item = &'a str> + 's {
-    headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| *v)
+    headers
+        .iter()
+        .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| *v)
 }

@@ -57,7 +57,10 @@ impl<'a> Reader<'a> {
 
     /// An error at the current position, for checks made by callers.
     pub fn error(&self, msg: &'static str) -> DecodeError {
-        DecodeError { msg, offset: self.pos }
+        DecodeError {
+            msg,
+            offset: self.pos,
+        }
     }
 
     fn fail<T>(&self, msg: &'static str) -> Result<T> {
@@ -89,7 +92,10 @@ impl<'a> Reader<'a> {
 
     /// A big-endian unsigned integer of `n` (1..=8) bytes.
     fn be(&mut self, n: usize) -> Result<u64> {
-        Ok(self.take(n)?.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
+        Ok(self
+            .take(n)?
+            .iter()
+            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
     }
 
     /// A length field of `n` bytes, checked against what is left so that a forged
@@ -133,7 +139,10 @@ impl<'a> Reader<'a> {
             _ => return self.wrong("expected a str"),
         };
         let start = self.pos;
-        std::str::from_utf8(self.take(n)?).map_err(|_| DecodeError { msg: "invalid UTF-8", offset: start })
+        std::str::from_utf8(self.take(n)?).map_err(|_| DecodeError {
+            msg: "invalid UTF-8",
+            offset: start,
+        })
     }
 
     pub fn read_bin(&mut self) -> Result<&'a [u8]> {
@@ -279,7 +288,11 @@ impl<'a> Reader<'a> {
                 0xdf => (0, 0, self.len(4)?.saturating_mul(2)),
                 0xc1 => return self.wrong("reserved type byte 0xc1"),
             };
-            let payload = if len_bytes > 0 { self.len(len_bytes)? } else { 0 };
+            let payload = if len_bytes > 0 {
+                self.len(len_bytes)?
+            } else {
+                0
+            };
             self.take(fixed + payload)?;
             // Every pending value needs at least one byte: more than that is a forgery.
             pending = pending.saturating_add(children);
@@ -433,7 +446,10 @@ mod tests {
             (65536, &[0xce, 0x00, 0x01, 0x00, 0x00]),
             (0xffff_ffff, &[0xce, 0xff, 0xff, 0xff, 0xff]),
             (1 << 32, &[0xcf, 0, 0, 0, 1, 0, 0, 0, 0]),
-            (u64::MAX, &[0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+            (
+                u64::MAX,
+                &[0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+            ),
         ];
         for &(v, bytes) in cases {
             assert_eq!(enc(|w| w.uint(v)), bytes, "{}", v);
@@ -452,7 +468,10 @@ mod tests {
             (-32768, &[0xd1, 0x80, 0x00]),
             (-32769, &[0xd2, 0xff, 0xff, 0x7f, 0xff]),
             (i64::from(i32::MIN), &[0xd2, 0x80, 0, 0, 0]),
-            (i64::from(i32::MIN) - 1, &[0xd3, 0xff, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff]),
+            (
+                i64::from(i32::MIN) - 1,
+                &[0xd3, 0xff, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff],
+            ),
             (i64::MIN, &[0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0]),
             (300, &[0xcd, 0x01, 0x2c]),
         ];
@@ -466,7 +485,9 @@ mod tests {
     fn signed_formats_holding_positive_values_are_read_as_uint() {
         assert_eq!(Reader::new(&[0xd0, 0x05]).read_uint(), Ok(5));
         assert!(Reader::new(&[0xd0, 0xfb]).read_uint().is_err());
-        assert!(Reader::new(&[0xcf, 0xff, 0, 0, 0, 0, 0, 0, 0]).read_int().is_err());
+        assert!(Reader::new(&[0xcf, 0xff, 0, 0, 0, 0, 0, 0, 0])
+            .read_int()
+            .is_err());
     }
 
     #[test]
@@ -515,7 +536,11 @@ mod tests {
             let bytes = enc(|w| w.value(&a));
             assert_eq!(&bytes[..arr.len()], arr);
             assert_eq!(dec(&bytes), Ok(a));
-            let m = Value::Map((0..len).map(|i| (i.to_string(), Value::Bool(true))).collect());
+            let m = Value::Map(
+                (0..len)
+                    .map(|i| (i.to_string(), Value::Bool(true)))
+                    .collect(),
+            );
             let bytes = enc(|w| w.value(&m));
             assert_eq!(&bytes[..map.len()], map);
             assert_eq!(dec(&bytes), Ok(m));
@@ -536,7 +561,10 @@ mod tests {
         let v = Value::Map(vec![
             ("s".into(), Value::Str("hello".into())),
             ("b".into(), Value::Bin(vec![1, 2, 3])),
-            ("a".into(), Value::Array(vec![Value::Int(-200), Value::Int(70000), Value::Float(1.5)])),
+            (
+                "a".into(),
+                Value::Array(vec![Value::Int(-200), Value::Int(70000), Value::Float(1.5)]),
+            ),
         ]);
         let bytes = enc(|w| w.value(&v));
         assert_eq!(dec(&bytes), Ok(v));
@@ -552,12 +580,12 @@ mod tests {
         let cases: &[&[u8]] = &[
             &[],
             &[0xc1],
-            &[0xa2, 0xff, 0xfe],                 // invalid UTF-8
-            &[0xdd, 0xff, 0xff, 0xff, 0xff],     // forged array length
-            &[0xdf, 0xff, 0xff, 0xff, 0xff],     // forged map length
-            &[0x81, 0x01, 0x02],                 // int key
-            &[0xd4, 0x01, 0x02],                 // ext is not a Value
-            &[0xc0, 0xc0],                       // trailing byte
+            &[0xa2, 0xff, 0xfe],             // invalid UTF-8
+            &[0xdd, 0xff, 0xff, 0xff, 0xff], // forged array length
+            &[0xdf, 0xff, 0xff, 0xff, 0xff], // forged map length
+            &[0x81, 0x01, 0x02],             // int key
+            &[0xd4, 0x01, 0x02],             // ext is not a Value
+            &[0xc0, 0xc0],                   // trailing byte
         ];
         for bytes in cases {
             assert!(dec(bytes).is_err(), "{:?}", bytes);
@@ -571,7 +599,10 @@ mod tests {
     fn skip_steps_over_every_type() {
         let mut bytes = Vec::new();
         let mut w = Writer::new(&mut bytes);
-        w.value(&Value::Map(vec![("k".into(), Value::Array(vec![Value::Float(1.0), Value::Bin(vec![0; 300])]))]));
+        w.value(&Value::Map(vec![(
+            "k".into(),
+            Value::Array(vec![Value::Float(1.0), Value::Bin(vec![0; 300])]),
+        )]));
         w.str(&"y".repeat(40));
         bytes.extend_from_slice(&[0xd6, 0x01, 0, 0, 0, 0]); // fixext 4
         bytes.extend_from_slice(&[0xc7, 0x02, 0x05, 0xaa, 0xbb]); // ext 8
@@ -586,7 +617,13 @@ mod tests {
     #[test]
     fn errors_name_the_offset() {
         let err = Reader::new(&[0x92, 0x01]).read_str().unwrap_err();
-        assert_eq!(err, DecodeError { msg: "expected a str", offset: 0 });
+        assert_eq!(
+            err,
+            DecodeError {
+                msg: "expected a str",
+                offset: 0
+            }
+        );
         assert_eq!(err.to_string(), "expected a str at byte 0");
     }
 }

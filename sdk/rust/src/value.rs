@@ -98,7 +98,10 @@ impl Value {
 
     /// The value under `key` when `self` is a map (the first one if a key repeats).
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.as_map()?.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
     }
 
     pub fn get_str(&self, key: &str) -> Option<&str> {
@@ -129,7 +132,11 @@ impl Value {
     pub fn reject_unknown_keys(&self, allowed: &[&str]) -> Result<(), String> {
         let entries = self.as_map().unwrap_or(&[]);
         match entries.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
-            Some((k, _)) => Err(format!("unknown config key \"{}\" (expected: {})", k, allowed.join(", "))),
+            Some((k, _)) => Err(format!(
+                "unknown config key \"{}\" (expected: {})",
+                k,
+                allowed.join(", ")
+            )),
             None => Ok(()),
         }
     }
@@ -202,7 +209,13 @@ mod tests {
         assert_eq!(config.get_str("n"), None);
         assert_eq!(config.get("missing"), None);
         assert_eq!(Value::from(1).get("k"), None);
-        assert_eq!(config.reject_unknown_keys(&["name", "n", "on", "list", "sub"]), Ok(()));
-        assert!(config.reject_unknown_keys(&["name"]).unwrap_err().contains("\"n\""));
+        assert_eq!(
+            config.reject_unknown_keys(&["name", "n", "on", "list", "sub"]),
+            Ok(())
+        );
+        assert!(config
+            .reject_unknown_keys(&["name"])
+            .unwrap_err()
+            .contains("\"n\""));
     }
 }

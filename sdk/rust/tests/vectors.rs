@@ -18,13 +18,17 @@ fn index() -> Vec<(String, bool)> {
     let mut name = None;
     for line in text.lines().map(str::trim) {
         if let Some(rest) = line.strip_prefix("\"name\": \"") {
-            name = Some(rest.trim_end_matches(|c| c == '"' || c == ',').to_string());
+            name = Some(rest.trim_end_matches(&['"', ','][..]).to_string());
         } else if let Some(rest) = line.strip_prefix("\"valid\": ") {
             let valid = rest.trim_end_matches(',') == "true";
             entries.push((name.take().expect("name before valid"), valid));
         }
     }
-    assert!(entries.len() > 20, "index.json parsed to {} entries", entries.len());
+    assert!(
+        entries.len() > 20,
+        "index.json parsed to {} entries",
+        entries.len()
+    );
     entries
 }
 
@@ -69,7 +73,10 @@ fn check_request(name: &str, bytes: &[u8]) {
             method: "POST",
             path: "/upload",
             query: "",
-            headers: pairs(&[("content-type", "application/json"), ("content-length", "7")]),
+            headers: pairs(&[
+                ("content-type", "application/json"),
+                ("content-length", "7"),
+            ]),
             remote_addr: "::1",
             scheme: "http",
             ctx: vec![],
@@ -97,9 +104,16 @@ fn check_response(name: &str, bytes: &[u8]) {
         "response_typical" => Response {
             v: 1,
             status: 200,
-            headers: pairs(&[("content-type", "application/json"), ("set-cookie", "a=1"), ("set-cookie", "b=2")]),
+            headers: pairs(&[
+                ("content-type", "application/json"),
+                ("set-cookie", "a=1"),
+                ("set-cookie", "b=2"),
+            ]),
             ctx: pairs(&[("request_id", "r-42")]),
-            request: RequestInfo { method: "GET", path: "/api/items" },
+            request: RequestInfo {
+                method: "GET",
+                path: "/api/items",
+            },
             body: None,
         },
         "response_with_body" => Response {
@@ -107,7 +121,10 @@ fn check_response(name: &str, bytes: &[u8]) {
             status: 404,
             headers: pairs(&[("content-type", "text/plain")]),
             ctx: vec![],
-            request: RequestInfo { method: "GET", path: "/missing" },
+            request: RequestInfo {
+                method: "GET",
+                path: "/missing",
+            },
             body: Some(b"not found"),
         },
         _ => panic!("no expectation for response vector {}", name),
@@ -129,7 +146,10 @@ fn build_action(name: &str) -> Action {
             .ctx("user", "alice")
             .response_header("x-served-by", "mw")
             .into(),
-        "action_respond" => Action::respond(403).header("content-type", "text/plain").body("forbidden\n").into(),
+        "action_respond" => Action::respond(403)
+            .header("content-type", "text/plain")
+            .body("forbidden\n")
+            .into(),
         "action_respond_minimal" => Action::respond(204).into(),
         _ => panic!("no builder for action vector {}", name),
     }
@@ -149,10 +169,22 @@ fn build_response_action(name: &str) -> ResponseAction {
 }
 
 fn check_config(name: &str, bytes: &[u8]) {
-    assert_eq!(name, "config_example", "no expectation for config vector {}", name);
+    assert_eq!(
+        name, "config_example",
+        "no expectation for config vector {}",
+        name
+    );
     let config = Value::decode(bytes).unwrap();
-    assert_eq!(config.get_map("headers"), Some(&[("x-a".to_string(), Value::from("1"))][..]));
-    let prefixes: Vec<_> = config.get_array("prefixes").unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(
+        config.get_map("headers"),
+        Some(&[("x-a".to_string(), Value::from("1"))][..])
+    );
+    let prefixes: Vec<_> = config
+        .get_array("prefixes")
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     assert_eq!(prefixes, ["/admin", "/internal"]);
     assert_eq!(config.get_int("limit"), Some(10));
     assert_eq!(config.get_bool("enabled"), Some(true));
@@ -174,7 +206,12 @@ fn every_valid_vector_decodes_or_re_encodes_exactly() {
             "request" => check_request(&name, &bytes),
             "response" if name.starts_with("response_action_") => {
                 assert_eq!(build_response_action(&name).to_bytes(), bytes, "{}", name);
-                assert_eq!(build_response_action(&name).prebuild().to_bytes(), bytes, "{}", name);
+                assert_eq!(
+                    build_response_action(&name).prebuild().to_bytes(),
+                    bytes,
+                    "{}",
+                    name
+                );
             }
             "response" => check_response(&name, &bytes),
             "action" => {
@@ -206,7 +243,12 @@ fn every_valid_vector_is_one_well_formed_msgpack_value() {
 /// well-formed msgpack value must be refused by the SDK's reader too.
 #[test]
 fn structurally_broken_vectors_are_decode_errors() {
-    let broken = ["bad_empty", "bad_truncated", "bad_trailing", "bad_invalid_utf8"];
+    let broken = [
+        "bad_empty",
+        "bad_truncated",
+        "bad_trailing",
+        "bad_invalid_utf8",
+    ];
     for (name, valid) in index() {
         if valid {
             continue;
@@ -215,7 +257,12 @@ fn structurally_broken_vectors_are_decode_errors() {
         if broken.contains(&name.as_str()) {
             assert!(result.is_err(), "{} should not decode", name);
         } else {
-            assert!(result.is_ok(), "{} is well-formed msgpack (semantically bad): {:?}", name, result);
+            assert!(
+                result.is_ok(),
+                "{} is well-formed msgpack (semantically bad): {:?}",
+                name,
+                result
+            );
         }
     }
 }
@@ -225,7 +272,9 @@ fn request_decoding_ignores_unknown_keys() {
     let mut bytes = read("request_minimal");
     // Bump the fixmap count and append an unknown key holding a nested value.
     bytes[0] += 1;
-    let extra: Value = [("k", Value::from(vec![Value::from(1), Value::Nil]))].into_iter().collect();
+    let extra: Value = [("k", Value::from(vec![Value::from(1), Value::Nil]))]
+        .into_iter()
+        .collect();
     let mut tail = Vec::new();
     mwhost_guest::msgpack::Writer::new(&mut tail).str("future_key");
     if let Value::Map(entries) = extra {
@@ -242,7 +291,10 @@ fn request_helpers_find_headers_any_case_and_ctx() {
     let bytes = read("request_typical");
     let req = Request::decode(&bytes).unwrap();
     assert_eq!(req.header("Authorization"), Some("Bearer abc.def.ghi"));
-    assert_eq!(req.header_values("x-forwarded-for").collect::<Vec<_>>(), ["10.0.0.1", "10.0.0.2"]);
+    assert_eq!(
+        req.header_values("x-forwarded-for").collect::<Vec<_>>(),
+        ["10.0.0.1", "10.0.0.2"]
+    );
     assert_eq!(req.ctx_value("request_id"), Some("r-42"));
     assert_eq!(req.header("missing"), None);
 }

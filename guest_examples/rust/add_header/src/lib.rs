@@ -3,7 +3,9 @@
 //! The answer never depends on the request, so it is encoded once at `init` and each call
 //! only copies it: this is the benchmark stage, and the cheapest an SDK guest can be.
 
-use mwhost_guest::{is_valid_header_name, is_valid_header_value, Action, Config, Middleware, Request};
+use mwhost_guest::{
+    is_valid_header_name, is_valid_header_value, Action, Config, Middleware, Request,
+};
 
 #[derive(Default)]
 struct AddHeader {
@@ -42,12 +44,16 @@ fn build_action(config: &Config) -> Result<Action, String> {
 fn header_table<'c>(config: &'c Config, key: &str) -> Result<Vec<(&'c str, &'c str)>, String> {
     let table = match config.get(key) {
         None => return Ok(Vec::new()),
-        Some(v) => v.as_map().ok_or_else(|| format!("{} must be a table of name = value", key))?,
+        Some(v) => v
+            .as_map()
+            .ok_or_else(|| format!("{} must be a table of name = value", key))?,
     };
     table
         .iter()
         .map(|(name, value)| {
-            let value = value.as_str().ok_or_else(|| format!("{}.{} must be a string", key, name))?;
+            let value = value
+                .as_str()
+                .ok_or_else(|| format!("{}.{} must be a string", key, name))?;
             if !is_valid_header_name(name) || !is_valid_header_value(value) {
                 return Err(format!("{}.{}: invalid header name or value", key, name));
             }
@@ -68,7 +74,10 @@ mod tests {
     #[test]
     fn both_tables_land_in_one_continue_action() {
         let config: Config = vec![
-            ("request_headers", table(&[("x-request-source", "mwhost"), ("X-Upper", "1")])),
+            (
+                "request_headers",
+                table(&[("x-request-source", "mwhost"), ("X-Upper", "1")]),
+            ),
             ("response_headers", table(&[("x-served-by", "mwhost")])),
         ]
         .into_iter()
@@ -78,7 +87,10 @@ mod tests {
             .set_header("x-upper", "1")
             .response_header("x-served-by", "mwhost")
             .into();
-        assert_eq!(build_action(&config).unwrap().to_bytes(), expected.to_bytes());
+        assert_eq!(
+            build_action(&config).unwrap().to_bytes(),
+            expected.to_bytes()
+        );
     }
 
     #[test]
@@ -91,7 +103,10 @@ mod tests {
     fn bad_configs_are_refused_at_init() {
         let bad = [
             vec![("request_headers", Value::from("x"))],
-            vec![("request_headers", [("x-a", Value::from(1))].into_iter().collect())],
+            vec![(
+                "request_headers",
+                [("x-a", Value::from(1))].into_iter().collect(),
+            )],
             vec![("request_headers", table(&[("bad name", "v")]))],
             vec![("response_headers", table(&[("x-a", "v\r\nset-cookie: a")]))],
             vec![("request_header", table(&[]))],

@@ -51,10 +51,11 @@ impl Verifier {
     /// Verifies `token` at Unix time `now` (seconds).
     pub fn verify(&self, token: &str, now: u64) -> Result<Claims, JwtError> {
         let mut parts = token.split('.');
-        let (header, payload, signature) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
-            (Some(h), Some(p), Some(s), None) => (h, p, s),
-            _ => return Err(JwtError::Malformed),
-        };
+        let (header, payload, signature) =
+            match (parts.next(), parts.next(), parts.next(), parts.next()) {
+                (Some(h), Some(p), Some(s), None) => (h, p, s),
+                _ => return Err(JwtError::Malformed),
+            };
         check_header(header)?;
         let signature = base64url::decode(signature).ok_or(JwtError::Malformed)?;
         // The signing input is the token's own text up to the second dot.
@@ -121,8 +122,16 @@ pub mod tests {
 
     /// Signs `claims` (JSON text) with `secret` under header `header` (JSON text).
     pub fn sign(header: &str, claims: &str, secret: &[u8]) -> String {
-        let input = format!("{}.{}", encode(header.as_bytes()), encode(claims.as_bytes()));
-        format!("{}.{}", input, encode(&HmacKey::new(secret).mac(input.as_bytes())))
+        let input = format!(
+            "{}.{}",
+            encode(header.as_bytes()),
+            encode(claims.as_bytes())
+        );
+        format!(
+            "{}.{}",
+            input,
+            encode(&HmacKey::new(secret).mac(input.as_bytes()))
+        )
     }
 
     pub fn token(claims: &str) -> String {
@@ -130,7 +139,10 @@ pub mod tests {
     }
 
     fn verifier(leeway_s: u64) -> Verifier {
-        Verifier { key: HmacKey::new(SECRET), leeway_s }
+        Verifier {
+            key: HmacKey::new(SECRET),
+            leeway_s,
+        }
     }
 
     #[test]
@@ -139,9 +151,15 @@ pub mod tests {
         let token = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.\
             eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.\
             SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
-        let v = Verifier { key: HmacKey::new(b"your-256-bit-secret"), leeway_s: 0 };
+        let v = Verifier {
+            key: HmacKey::new(b"your-256-bit-secret"),
+            leeway_s: 0,
+        };
         assert_eq!(v.verify(token, NOW), Err(JwtError::MissingExp));
-        let v = Verifier { key: HmacKey::new(b"another-secret"), leeway_s: 0 };
+        let v = Verifier {
+            key: HmacKey::new(b"another-secret"),
+            leeway_s: 0,
+        };
         assert_eq!(v.verify(token, NOW), Err(JwtError::Signature));
     }
 
@@ -151,24 +169,47 @@ pub mod tests {
         let token = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.\
             eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMH0.\
             wMV2JPxNwi86yKHy6XL3o7_O-zJsFrxaohFvnsA4rxs";
-        assert_eq!(verifier(0).verify(token, NOW), Ok(Claims { sub: Some("alice".into()) }));
+        assert_eq!(
+            verifier(0).verify(token, NOW),
+            Ok(Claims {
+                sub: Some("alice".into())
+            })
+        );
     }
 
     #[test]
     fn exp_is_required_and_checked_with_leeway() {
         let claims = format!(r#"{{"sub":"bob","exp":{}}}"#, NOW);
-        assert_eq!(verifier(0).verify(&token(&claims), NOW), Err(JwtError::Expired));
-        assert_eq!(verifier(0).verify(&token(&claims), NOW - 1).map(|c| c.sub), Ok(Some("bob".into())));
+        assert_eq!(
+            verifier(0).verify(&token(&claims), NOW),
+            Err(JwtError::Expired)
+        );
+        assert_eq!(
+            verifier(0).verify(&token(&claims), NOW - 1).map(|c| c.sub),
+            Ok(Some("bob".into()))
+        );
         assert!(verifier(5).verify(&token(&claims), NOW + 4).is_ok());
-        assert_eq!(verifier(5).verify(&token(&claims), NOW + 5), Err(JwtError::Expired));
-        assert_eq!(verifier(0).verify(&token(r#"{"sub":"bob"}"#), NOW), Err(JwtError::MissingExp));
-        assert_eq!(verifier(0).verify(&token(r#"{"exp":"soon"}"#), NOW), Err(JwtError::Claims));
+        assert_eq!(
+            verifier(5).verify(&token(&claims), NOW + 5),
+            Err(JwtError::Expired)
+        );
+        assert_eq!(
+            verifier(0).verify(&token(r#"{"sub":"bob"}"#), NOW),
+            Err(JwtError::MissingExp)
+        );
+        assert_eq!(
+            verifier(0).verify(&token(r#"{"exp":"soon"}"#), NOW),
+            Err(JwtError::Claims)
+        );
     }
 
     #[test]
     fn nbf_is_honoured_when_present() {
         let claims = format!(r#"{{"exp":{},"nbf":{}}}"#, NOW + 100, NOW + 10);
-        assert_eq!(verifier(0).verify(&token(&claims), NOW), Err(JwtError::NotYetValid));
+        assert_eq!(
+            verifier(0).verify(&token(&claims), NOW),
+            Err(JwtError::NotYetValid)
+        );
         assert!(verifier(10).verify(&token(&claims), NOW).is_ok());
         assert!(verifier(0).verify(&token(&claims), NOW + 10).is_ok());
     }
@@ -176,7 +217,10 @@ pub mod tests {
     #[test]
     fn sub_is_optional_and_only_a_string_counts() {
         let claims = format!(r#"{{"exp":{},"sub":42}}"#, NOW + 1);
-        assert_eq!(verifier(0).verify(&token(&claims), NOW), Ok(Claims { sub: None }));
+        assert_eq!(
+            verifier(0).verify(&token(&claims), NOW),
+            Ok(Claims { sub: None })
+        );
     }
 
     #[test]
@@ -186,7 +230,11 @@ pub mod tests {
         assert_eq!(verifier(0).verify(&none, NOW), Err(JwtError::Algorithm));
         let hs512 = sign(r#"{"alg":"HS512"}"#, &claims, SECRET);
         assert_eq!(verifier(0).verify(&hs512, NOW), Err(JwtError::Algorithm));
-        let crit = sign(r#"{"alg":"HS256","crit":["b64"],"b64":false}"#, &claims, SECRET);
+        let crit = sign(
+            r#"{"alg":"HS256","crit":["b64"],"b64":false}"#,
+            &claims,
+            SECRET,
+        );
         assert_eq!(verifier(0).verify(&crit, NOW), Err(JwtError::Algorithm));
         let forged = sign(r#"{"alg":"HS256"}"#, &claims, b"wrong-secret");
         assert_eq!(verifier(0).verify(&forged, NOW), Err(JwtError::Signature));
@@ -194,7 +242,12 @@ pub mod tests {
         // Swapping in other claims under a valid signature breaks it.
         let good = token(&claims);
         let parts: Vec<&str> = good.split('.').collect();
-        let tampered = format!("{}.{}.{}", parts[0], encode(br#"{"exp":9999999999}"#), parts[2]);
+        let tampered = format!(
+            "{}.{}.{}",
+            parts[0],
+            encode(br#"{"exp":9999999999}"#),
+            parts[2]
+        );
         assert_eq!(verifier(0).verify(&tampered, NOW), Err(JwtError::Signature));
         let truncated = &good[..good.len() - 1];
         assert!(verifier(0).verify(truncated, NOW).is_err());

@@ -35,7 +35,10 @@ impl Middleware for BearerAuth {
         }
         self.realm = realm(config)?;
         let leeway_s = leeway(config)?;
-        self.verifier = Some(Verifier { key: HmacKey::new(secret.as_bytes()), leeway_s });
+        self.verifier = Some(Verifier {
+            key: HmacKey::new(secret.as_bytes()),
+            leeway_s,
+        });
         self.missing = challenge(&self.realm, None).prebuild();
         Ok(())
     }
@@ -48,7 +51,10 @@ impl Middleware for BearerAuth {
         let now = now_unix_seconds();
         if now == 0 {
             error("bearer_auth: clock unavailable, refusing tokens");
-            return Action::respond(500).header("content-type", "text/plain").body("clock unavailable\n").into();
+            return Action::respond(500)
+                .header("content-type", "text/plain")
+                .body("clock unavailable\n")
+                .into();
         }
         match verifier.verify(token, now) {
             Ok(claims) => match claims.sub {
@@ -56,7 +62,12 @@ impl Middleware for BearerAuth {
                 None => Action::default(),
             },
             Err(e) => {
-                debug(&format!("bearer_auth: {} {}: {}", req.method, req.path, e.description()));
+                debug(&format!(
+                    "bearer_auth: {} {}: {}",
+                    req.method,
+                    req.path,
+                    e.description()
+                ));
                 challenge(&self.realm, Some(e))
             }
         }
@@ -71,7 +82,10 @@ fn realm(config: &Config) -> Result<String, String> {
         Some(v) => v.as_str().ok_or("realm must be a string")?,
     };
     // It goes inside a quoted-string: printable ASCII without `"` or `\`.
-    if realm.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\') {
+    if realm
+        .bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+    {
         Ok(realm.to_string())
     } else {
         Err("realm must be printable ASCII without quotes or backslashes".into())
@@ -113,7 +127,10 @@ fn challenge(realm: &str, err: Option<JwtError>) -> Action {
                 realm,
                 e.description()
             ),
-            format!(r#"{{"error":"invalid_token","error_description":"{}"}}"#, e.description()),
+            format!(
+                r#"{{"error":"invalid_token","error_description":"{}"}}"#,
+                e.description()
+            ),
         ),
     };
     Action::respond(401)
@@ -143,7 +160,14 @@ mod tests {
     }
 
     fn request(authorization: Option<&str>) -> Request<'_> {
-        Request { path: "/", headers: authorization.map(|a| ("authorization", a)).into_iter().collect(), ..Request::default() }
+        Request {
+            path: "/",
+            headers: authorization
+                .map(|a| ("authorization", a))
+                .into_iter()
+                .collect(),
+            ..Request::default()
+        }
     }
 
     fn respond(action: Action) -> Respond {
@@ -160,19 +184,35 @@ mod tests {
     #[test]
     fn a_valid_token_continues_with_sub_in_ctx() {
         let now = now_unix_seconds();
-        let bearer = format!("Bearer {}", token(&format!(r#"{{"sub":"alice","exp":{}}}"#, now + 60)));
+        let bearer = format!(
+            "Bearer {}",
+            token(&format!(r#"{{"sub":"alice","exp":{}}}"#, now + 60))
+        );
         let action = configured(0).on_request(&request(Some(&bearer)));
         assert_eq!(action, Action::next().ctx("sub", "alice").into());
         let lower = bearer.replacen("Bearer", "bearer", 1);
-        assert!(matches!(configured(0).on_request(&request(Some(&lower))), Action::Continue(_)));
+        assert!(matches!(
+            configured(0).on_request(&request(Some(&lower))),
+            Action::Continue(_)
+        ));
     }
 
     #[test]
     fn a_missing_token_gets_a_challenge_without_error() {
         let mut mw = configured(0);
-        for auth in [None, Some("Basic dXNlcjpwdw=="), Some("Bearer "), Some("Bearer")] {
+        for auth in [
+            None,
+            Some("Basic dXNlcjpwdw=="),
+            Some("Bearer "),
+            Some("Bearer"),
+        ] {
             let action = mw.on_request(&request(auth));
-            assert_eq!(action.to_bytes(), challenge("mwhost", None).to_bytes(), "{:?}", auth);
+            assert_eq!(
+                action.to_bytes(),
+                challenge("mwhost", None).to_bytes(),
+                "{:?}",
+                auth
+            );
         }
         let r = respond(challenge("mwhost", None));
         assert_eq!(r.status, 401);
@@ -189,8 +229,14 @@ mod tests {
             header(&r, "www-authenticate"),
             "Bearer realm=\"mwhost\", error=\"invalid_token\", error_description=\"token expired\""
         );
-        assert_eq!(r.body.as_deref(), Some(&br#"{"error":"invalid_token","error_description":"token expired"}"#[..]));
-        assert!(matches!(configured(60).on_request(&request(Some(&bearer))), Action::Continue(_)));
+        assert_eq!(
+            r.body.as_deref(),
+            Some(&br#"{"error":"invalid_token","error_description":"token expired"}"#[..])
+        );
+        assert!(matches!(
+            configured(60).on_request(&request(Some(&bearer))),
+            Action::Continue(_)
+        ));
     }
 
     #[test]
@@ -207,7 +253,12 @@ mod tests {
             let config: Config = config.into_iter().collect();
             assert!(BearerAuth::default().init(&config).is_err(), "{:?}", config);
         }
-        let config: Config = vec![("secret", Value::from("short")), ("realm", Value::from("api"))].into_iter().collect();
+        let config: Config = vec![
+            ("secret", Value::from("short")),
+            ("realm", Value::from("api")),
+        ]
+        .into_iter()
+        .collect();
         let mut mw = BearerAuth::default();
         assert_eq!(mw.init(&config), Ok(()));
         assert_eq!(mw.missing.to_bytes(), challenge("api", None).to_bytes());
@@ -215,7 +266,10 @@ mod tests {
 
     #[test]
     fn bearer_token_takes_the_credentials_after_the_scheme() {
-        assert_eq!(bearer_token(Some("Bearer abc.def.ghi")), Some("abc.def.ghi"));
+        assert_eq!(
+            bearer_token(Some("Bearer abc.def.ghi")),
+            Some("abc.def.ghi")
+        );
         assert_eq!(bearer_token(Some("BEARER   abc ")), Some("abc"));
         assert_eq!(bearer_token(Some("Bearerabc")), None);
         assert_eq!(bearer_token(None), None);

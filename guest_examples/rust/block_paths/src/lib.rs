@@ -36,13 +36,20 @@ impl Middleware for BlockPaths {
 mwhost_guest::register!(BlockPaths, request_only);
 
 fn prefixes(config: &Config) -> Result<Vec<Vec<String>>, String> {
-    let items = config.get_array("prefixes").ok_or("prefixes is required (a list of paths)")?;
+    let items = config
+        .get_array("prefixes")
+        .ok_or("prefixes is required (a list of paths)")?;
     items
         .iter()
         .map(|item| match item.as_str() {
-            Some(p) if p.starts_with('/') => Ok(segments(p).into_iter().map(str::to_owned).collect()),
+            Some(p) if p.starts_with('/') => {
+                Ok(segments(p).into_iter().map(str::to_owned).collect())
+            }
             Some(p) => Err(format!("prefixes: \"{}\" does not start with /", p)),
-            None => Err(format!("prefixes: items must be strings, not {}", item.kind())),
+            None => Err(format!(
+                "prefixes: items must be strings, not {}",
+                item.kind()
+            )),
         })
         .collect()
 }
@@ -76,9 +83,9 @@ fn segments(path: &str) -> Vec<&str> {
 
 fn is_blocked(prefixes: &[Vec<String>], path: &str) -> bool {
     let path = segments(path);
-    prefixes.iter().any(|prefix| {
-        prefix.len() <= path.len() && prefix.iter().zip(&path).all(|(a, b)| a == b)
-    })
+    prefixes
+        .iter()
+        .any(|prefix| prefix.len() <= path.len() && prefix.iter().zip(&path).all(|(a, b)| a == b))
 }
 
 #[cfg(test)]
@@ -87,7 +94,10 @@ mod tests {
     use mwhost_guest::Value;
 
     fn config(prefixes: &[&str], status: Option<i64>) -> Config {
-        let mut entries = vec![("prefixes", Value::from(prefixes.iter().map(|&p| Value::from(p)).collect::<Vec<_>>()))];
+        let mut entries = vec![(
+            "prefixes",
+            Value::from(prefixes.iter().map(|&p| Value::from(p)).collect::<Vec<_>>()),
+        )];
         entries.extend(status.map(|s| ("status", Value::from(s))));
         entries.into_iter().collect()
     }
@@ -106,7 +116,10 @@ mod tests {
         assert!(!blocks(&["/admin"], "/public/admin"));
         assert!(blocks(&["/api/internal"], "/api/internal/x"));
         assert!(!blocks(&["/api/internal"], "/api/internals"));
-        assert!(blocks(&["/admin/"], "/admin"), "a trailing slash in the config does not matter");
+        assert!(
+            blocks(&["/admin/"], "/admin"),
+            "a trailing slash in the config does not matter"
+        );
         assert!(blocks(&["/"], "/anything"));
     }
 
@@ -121,12 +134,21 @@ mod tests {
     #[test]
     fn blocked_requests_get_the_configured_status_and_others_continue() {
         let mut mw = BlockPaths::default();
-        mw.init(&config(&["/admin", "/internal"], Some(404))).unwrap();
-        let blocked = Request { path: "/internal/metrics", ..Request::default() };
-        let expected: Action =
-            Action::respond(404).header("content-type", "text/plain; charset=utf-8").body("blocked\n").into();
+        mw.init(&config(&["/admin", "/internal"], Some(404)))
+            .unwrap();
+        let blocked = Request {
+            path: "/internal/metrics",
+            ..Request::default()
+        };
+        let expected: Action = Action::respond(404)
+            .header("content-type", "text/plain; charset=utf-8")
+            .body("blocked\n")
+            .into();
         assert_eq!(mw.on_request(&blocked).to_bytes(), expected.to_bytes());
-        let open = Request { path: "/index.html", ..Request::default() };
+        let open = Request {
+            path: "/index.html",
+            ..Request::default()
+        };
         assert_eq!(mw.on_request(&open), Action::default());
     }
 
@@ -138,7 +160,9 @@ mod tests {
             config(&["/admin"], Some(600)),
             config(&["/admin"], Some(99)),
             [("prefixes", Value::from("/admin"))].into_iter().collect(),
-            [("prefixes", Value::from(vec![Value::from(1)]))].into_iter().collect(),
+            [("prefixes", Value::from(vec![Value::from(1)]))]
+                .into_iter()
+                .collect(),
         ];
         for c in bad {
             assert!(BlockPaths::default().init(&c).is_err(), "{:?}", c);

@@ -10,7 +10,10 @@ const DEFAULT_HEADERS: [(&str, &str); 5] = [
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "DENY"),
     ("referrer-policy", "no-referrer"),
-    ("strict-transport-security", "max-age=63072000; includeSubDomains"),
+    (
+        "strict-transport-security",
+        "max-age=63072000; includeSubDomains",
+    ),
     ("content-security-policy", "default-src 'self'"),
 ];
 
@@ -48,15 +51,21 @@ mwhost_guest::register!(SecurityHeaders);
 /// The defaults, overridden by the `headers` table: a new value replaces a default, an
 /// empty string drops it, other names are added.
 fn headers(config: &Config) -> Result<Vec<(String, String)>, String> {
-    let mut headers: Vec<(String, String)> =
-        DEFAULT_HEADERS.iter().map(|&(n, v)| (n.to_string(), v.to_string())).collect();
+    let mut headers: Vec<(String, String)> = DEFAULT_HEADERS
+        .iter()
+        .map(|&(n, v)| (n.to_string(), v.to_string()))
+        .collect();
     let table = match config.get("headers") {
         None => &[][..],
-        Some(v) => v.as_map().ok_or("headers must be a table of name = value")?,
+        Some(v) => v
+            .as_map()
+            .ok_or("headers must be a table of name = value")?,
     };
     for (name, value) in table {
         let name = name.to_ascii_lowercase();
-        let value = value.as_str().ok_or_else(|| format!("headers.{} must be a string", name))?;
+        let value = value
+            .as_str()
+            .ok_or_else(|| format!("headers.{} must be a string", name))?;
         if !is_valid_header_name(&name) || !is_valid_header_value(value) {
             return Err(format!("headers.{}: invalid header name or value", name));
         }
@@ -72,14 +81,19 @@ fn headers(config: &Config) -> Result<Vec<(String, String)>, String> {
 fn remove(config: &Config) -> Result<Vec<String>, String> {
     let items = match config.get("remove") {
         None => return Ok(DEFAULT_REMOVE.iter().map(|n| n.to_string()).collect()),
-        Some(v) => v.as_array().ok_or("remove must be a list of header names")?,
+        Some(v) => v
+            .as_array()
+            .ok_or("remove must be a list of header names")?,
     };
     items
         .iter()
         .map(|item| match item.as_str() {
             Some(name) if is_valid_header_name(name) => Ok(name.to_ascii_lowercase()),
             Some(name) => Err(format!("remove: \"{}\" is not a header name", name)),
-            None => Err(format!("remove: items must be strings, not {}", item.kind())),
+            None => Err(format!(
+                "remove: items must be strings, not {}",
+                item.kind()
+            )),
         })
         .collect()
 }
@@ -97,11 +111,16 @@ mod tests {
 
     #[test]
     fn defaults_set_five_headers_and_remove_server_headers() {
-        let mut expected = ResponseAction::edit().remove_header("server").remove_header("x-powered-by");
+        let mut expected = ResponseAction::edit()
+            .remove_header("server")
+            .remove_header("x-powered-by");
         for (n, v) in DEFAULT_HEADERS {
             expected = expected.set_header(n, v);
         }
-        assert_eq!(edit_for(Value::empty_map()), ResponseAction::from(expected).to_bytes());
+        assert_eq!(
+            edit_for(Value::empty_map()),
+            ResponseAction::from(expected).to_bytes()
+        );
     }
 
     #[test]
@@ -124,7 +143,10 @@ mod tests {
         let expected = ResponseAction::edit()
             .set_header("x-content-type-options", "nosniff")
             .set_header("referrer-policy", "no-referrer")
-            .set_header("strict-transport-security", "max-age=63072000; includeSubDomains")
+            .set_header(
+                "strict-transport-security",
+                "max-age=63072000; includeSubDomains",
+            )
             .set_header("content-security-policy", "default-src 'none'")
             .set_header("permissions-policy", "camera=()");
         assert_eq!(edit_for(config), ResponseAction::from(expected).to_bytes());
@@ -134,9 +156,21 @@ mod tests {
     fn bad_configs_are_refused_at_init() {
         let bad: [Config; 5] = [
             [("headers", Value::from("x"))].into_iter().collect(),
-            [("headers", [("bad name", Value::from("v"))].into_iter().collect())].into_iter().collect(),
-            [("headers", [("x-a", Value::from("a\nb"))].into_iter().collect())].into_iter().collect(),
-            [("remove", Value::from(vec![Value::from(1)]))].into_iter().collect(),
+            [(
+                "headers",
+                [("bad name", Value::from("v"))].into_iter().collect(),
+            )]
+            .into_iter()
+            .collect(),
+            [(
+                "headers",
+                [("x-a", Value::from("a\nb"))].into_iter().collect(),
+            )]
+            .into_iter()
+            .collect(),
+            [("remove", Value::from(vec![Value::from(1)]))]
+                .into_iter()
+                .collect(),
             [("extra", Value::from(1))].into_iter().collect(),
         ];
         for c in bad {

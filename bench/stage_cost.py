@@ -1,0 +1,200 @@
+"""Per-request cost of one stage, in-process through the WSGI app (issue: core benchmark).
+
+Scenarios, all through the same Falcon app and the same 1 KiB of request headers:
+  none        no middleware
+  python      a native Python Falcon middleware doing add_header's job
+  wat_noop    the ABI's own cost: abi/wat/noop.wat as a stage
+  rust        the Rust add_header example as a stage (fast call path)
+  rust_public the same module and stage, but every guest call made through wasmtime-py's
+              public API (Func.__call__, Memory.read/write) instead of the fast path
+
+Usage: .venv/bin/python bench/stage_cost.py [--rounds N] [--calls N] [--smoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+
+import falcon
+import falcon.testing
+import wasmtime
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+from bench import harness  # noqa: E402
+from host import WasmMiddleware, testing  # noqa: E402
+from host.registry import example_module  # noqa: E402
+from host.runtime import default_runtime  # noqa: E402
+from host.web import load_holder  # noqa: E402
+
+ADD_HEADER_CONFIG = {"request_headers": {"x-mwhost-demo": "1"}, "response_headers": {"x-mwhost": "wasm"}}
+
+
+def one_kib_of_headers() -> dict[str, str]:
+    headers = {
+        "Host": "api.example.test",
+        "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+        "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8",
+        "Accept-Language": "en-GB,en;q=0.9,de;q=0.8",
+        "Accept-Encoding": "gzip, deflate, br",
+        "Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6MTk5OTk5OTk5OX0.c2lnbmF0dXJlLXNpZ25hdHVyZQ",
+        "Cookie": "session=8f14e45fceea167a5a36dedd4bea2543; theme=dark; consent=analytics%3Dno",
+        "X-Forwarded-For": "203.0.113.7, 198.51.100.23",
+        "X-Request-Start": "t=1732550400123",
+        "Traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "Cache-Control": "no-cache",
+        "Referer": "https://app.example.test/dashboard/settings/profile?tab=security",
+    }
+    return headers
+
+
+class Items:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.text = "ok"
+
+
+class NativeAddHeader:
+    """What a Python team would write instead of the add_header module."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.env["HTTP_X_MWHOST_DEMO"] = "1"
+
+    def process_response(self, req, resp, resource, req_succeeded) -> None:
+        resp.set_header("x-mwhost", "wasm")
+
+
+class PublicApiInstance:
+    """The ABI call sequence through wasmtime-py's public API: what a host gets without the
+    fast path. Same engine, same linker, same module, same epoch deadline per call."""
+
+    def __init__(self, module_bytes: bytes) -> None:
+        runtime = default_runtime()
+        self.store = wasmtime.Store(runtime.engine)
+        instance = runtime.linker.instantiate(self.store, wasmtime.Module(runtime.engine, module_bytes))
+        exports = instance.exports(self.store)
+        self.memory = exports["memory"]
+        self.alloc = exports["mw_alloc"]
+        self.on_request_func = exports["mw_on_request"]
+        self.store.set_epoch_deadline(1 << 30)
+        init = exports["mw_init"]
+        config = testing_config_bytes()
+        ptr = self.alloc(self.store, len(config))
+        self.memory.write(self.store, config, ptr)
+        assert init(self.store, ptr, len(config)) == 0
+
+    def on_request(self, data: bytes) -> bytes:
+        store = self.store
+        store.set_epoch_deadline(11)
+        ptr = self.alloc(store, len(data))
+        self.memory.write(store, data, ptr)
+        packed = self.on_request_func(store, ptr, len(data)) & 0xFFFF_FFFF_FFFF_FFFF
+        out_ptr, out_len = packed >> 32, packed & 0xFFFF_FFFF
+        return bytes(self.memory.read(store, out_ptr, out_ptr + out_len))
+
+
+def testing_config_bytes() -> bytes:
+    import msgpack
+
+    return msgpack.packb(ADD_HEADER_CONFIG, use_bin_type=True)
+
+
+def wsgi_call(app: falcon.App, environ: dict):
+    def start_response(status, headers, exc_info=None):
+        return None
+
+    def run() -> None:
+        for _ in app(dict(environ), start_response):
+            pass
+    return run
+
+
+def build_scenarios(folder: pathlib.Path) -> dict:
+    environ = falcon.testing.create_environ(path="/bench/items", query_string="limit=10",
+                                            headers=one_kib_of_headers())
+    rust = example_module("add_header")
+
+    def app_with(*middleware) -> falcon.App:
+        app = falcon.App(middleware=list(middleware))
+        app.add_route("/bench/items", Items())
+        return app
+
+    def wasm_stage(name: str, module) -> WasmMiddleware:
+        options = {"config": ADD_HEADER_CONFIG} if name.startswith("rust") else {}
+        settings = testing.pipeline_settings(folder / name, (name, module, options))
+        return WasmMiddleware(load_holder(settings))
+
+    public = wasm_stage("rust_public", rust)
+    stage = public.holder.current.stages[0]
+    stage._instance()  # NOTE: swap this thread's instance for the public-API one
+    stage._local.instance = PublicApiInstance(rust.read_bytes())
+
+    apps = {
+        "none": app_with(),
+        "python": app_with(NativeAddHeader()),
+        "wat_noop": app_with(wasm_stage("wat_noop", testing.reference_guest("noop"))),
+        "rust": app_with(wasm_stage("rust", rust)),
+        "rust_public": app_with(public),
+    }
+    check_effects(apps, environ)
+    return {name: wsgi_call(app, environ) for name, app in apps.items()}
+
+
+def check_effects(apps: dict, environ: dict) -> None:
+    """Each scenario must really do its job: the response header is there (where expected)."""
+    for name, app in apps.items():
+        result = falcon.testing.TestClient(app).simulate_get(
+            "/bench/items", query_string="limit=10", headers=one_kib_of_headers())
+        assert result.status_code == 200, (name, result.text)
+        if name in ("python", "rust", "rust_public"):
+            assert result.headers.get("x-mwhost") == "wasm", name
+
+
+def report(results: dict, rounds: int, calls: int) -> str:
+    base = results["none"]["median_us"]
+    added = {name: r["median_us"] - base for name, r in results.items()}
+    rows = "\n".join(
+        f"| {name} | {r['median_us']:.2f} | {r['p10_us']:.2f} | {r['p90_us']:.2f} | {added[name]:+.2f} |"
+        for name, r in results.items())
+    fast, public = added["rust"], added["rust_public"]
+    return f"""# Stage cost in-process (WSGI app, 1 KiB of request headers)
+
+{{header}}{rounds} interleaved rounds of {calls} requests per scenario; per-request medians.
+
+| scenario | median us | p10 us | p90 us | added vs none, us |
+|---|---|---|---|---|
+{rows}
+
+Ratios (same run):
+
+- Rust stage added cost: **{fast:.2f} us** per request (target <= 10 us)
+- public-API path added cost / fast path added cost: **{public / fast:.1f}x** (target >= 12x)
+- Rust stage / native Python middleware, added cost: {fast / added['python']:.1f}x
+- Rust stage / WAT no-op, added cost: {fast / added['wat_noop']:.2f}x (the SDK's share above the ABI's own cost)
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--smoke", action="store_true", help="tiny counts; checks the code, writes nothing")
+    args = parser.parse_args()
+    if args.smoke:
+        args.rounds, args.calls = 2, 20
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        scenarios = build_scenarios(pathlib.Path(folder))
+        results = harness.measure(scenarios, args.rounds, args.calls, warmup=20 if args.smoke else 500)
+    markdown = report(results, args.rounds, args.calls)
+    if args.smoke:
+        print(markdown.replace("{header}", ""))
+        return
+    path = harness.write("stage_cost", harness.argv_command(), {"results": results}, markdown)
+    print(path.read_text())
+
+
+if __name__ == "__main__":
+    main()
