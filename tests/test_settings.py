@@ -77,3 +77,15 @@ def test_invalid_configs_name_file_table_and_key(tmp_path, body, message):
 def test_a_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="cannot read the config file"):
         load_settings(tmp_path / "absent.toml")
+
+
+def test_the_configuration_docs_are_generated_from_the_declaration():
+    """docs/configuration.md matches scripts/gen_config_docs.py (run it after changing a key)."""
+    import importlib.util
+
+    from tests.conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("gen", ROOT / "scripts" / "gen_config_docs.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    assert (ROOT / "docs" / "configuration.md").read_text() == gen.render()
