@@ -47,7 +47,7 @@ class Stage:
         self.label = f"{self.name}@{self.version[:12]}"
         self.fail_open = settings.fail_open
         self.has_on_response = module.has_on_response
-        self._config = Codec().encode_config(dict(settings.config)) if settings.config else b""
+        self._config = Codec().encode_config(dict(settings.config))
         self._local = threading.local()
         # PERF: many stages answer with the same bytes every time (add_header, a CORS
         # preflight...); remember the decoded result of small outputs. Decoded actions are
@@ -70,8 +70,7 @@ class Stage:
         if instance is None:
             instance = GuestInstance(self.module, self.settings.limits, self.label)
             try:
-                if self._config:
-                    instance.init(self._config)
+                instance.init(self._config)
             except BaseException:
                 instance.close()
                 raise

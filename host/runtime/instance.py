@@ -51,8 +51,8 @@ class GuestInstance:
         # NOTE: no preopened folders, no env, no args: WASI here means clock, random and stdio.
         wasi = wasmtime.WasiConfig()
         log = self.log
-        wasi.stdout_custom(lambda data: log.stream("stdout", data))
-        wasi.stderr_custom(lambda data: log.stream("stderr", data))
+        wasi.stdout_custom = lambda data: log.stream("stdout", data)
+        wasi.stderr_custom = lambda data: log.stream("stderr", data)
         return wasi
 
     def _bind(self, instance: wasmtime.Instance) -> None:

@@ -11,7 +11,7 @@ import pytest
 from host import StageLoadError, testing
 from tests.conftest import example_path
 
-SECRET = "correct horse battery staple"
+SECRET = "correct horse battery staple, 32+ bytes"
 
 
 def client(tmp_path, name: str, config: dict | None = None, app: falcon.App | None = None, **options):
@@ -55,7 +55,7 @@ def test_bearer_auth_challenges_a_request_without_a_token(auth):
 
 
 @pytest.mark.parametrize("bad", [
-    token(secret="another secret"),                                  # wrong signature
+    token(secret="another secret of at least 32 bytes"),            # wrong signature
     token(exp=int(time.time()) - 60),                                # expired
     token(nbf=int(time.time()) + 3600),                              # not yet valid
     jwt.encode({"exp": int(time.time()) + 300}, SECRET * 2, algorithm="HS512"),  # not HS256
