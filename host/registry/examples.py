@@ -15,15 +15,17 @@ from .store import ModuleStore
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
-# (stage name, example module, config, required); in pipeline order
+# (stage name, example module, config, required); in pipeline order. security_headers is
+# first so that its response phase also covers answers that later stages give themselves
+# (block_paths' 403): the response phase runs only for stages before a short-circuit.
 DEMO_PIPELINE = (
+    ("security_headers", "security_headers", {}, True),
     ("request_id", "request_id", {}, False),
     ("block_paths", "block_paths", {"prefixes": ["/admin", "/internal"]}, True),
     ("add_header", "add_header", {
         "request_headers": {"x-mwhost-demo": "1"},
         "response_headers": {"x-mwhost": "wasm"},
     }, True),
-    ("security_headers", "security_headers", {}, True),
 )
 
 
