@@ -11,7 +11,7 @@ import sys
 
 from . import __version__
 from .errors import HostError
-from .settings import SERVER_KEYS, Settings
+from .settings import SERVER_KEYS
 
 logger = logging.getLogger("mwhost")
 

@@ -35,11 +35,13 @@ def reference_guest(name: str) -> bytes:
 StageSpec = tuple  # (name, wasm bytes or a path, {settings...})
 
 
-def pipeline_settings(folder: pathlib.Path, *stages: StageSpec) -> Settings:
+def pipeline_settings(folder: pathlib.Path, *stages: StageSpec,
+                      data_dir: pathlib.Path | None = None) -> Settings:
     """Settings for a pipeline of ``(name, module, options)`` stages, modules written to ``folder``.
 
     ``module`` is wasm bytes or a path; ``options`` holds StageSettings fields
-    (``config``, ``on_error``, ``timeout_ms``, ``max_memory_mb``).
+    (``config``, ``on_error``, ``timeout_ms``, ``max_memory_mb``). ``data_dir`` (default
+    ``folder/data``) holds the compile cache: share one across tests to compile each module once.
     """
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -51,7 +53,7 @@ def pipeline_settings(folder: pathlib.Path, *stages: StageSpec) -> Settings:
         else:
             path = pathlib.Path(module)
         built.append(StageSettings(name=name, module=path, **dict(options)))
-    return Settings(middleware=tuple(built), data_dir=folder / "data", source="<testing>")
+    return Settings(middleware=tuple(built), data_dir=data_dir or folder / "data", source="<testing>")
 
 
 def client(settings: Settings, app: falcon.App | None = None) -> falcon.testing.TestClient:

@@ -16,6 +16,8 @@ for dir in sdk/go guest_examples/go/*/; do
   [ -f "$dir/go.mod" ] || continue
   (cd "$dir" && "${go_env[@]}" "$ROOT/.venv/bin/go" test ./...)
 done
+# the SDK again as the examples are built: without the mw_on_response export
+(cd sdk/go && "${go_env[@]}" "$ROOT/.venv/bin/go" test -tags mw_noresponse ./...)
 
 echo "== pytest: host =="
 .venv/bin/python -m pytest "$@"

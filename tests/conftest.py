@@ -32,3 +32,20 @@ def example_path(name: str) -> pathlib.Path:
 @pytest.fixture
 def reference_guest():
     return testing.reference_guest
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir(tmp_path_factory) -> pathlib.Path:
+    """One compile cache for the session: Go modules take seconds to compile, once."""
+    return tmp_path_factory.mktemp("shared-data")
+
+
+@pytest.fixture
+def example_client(tmp_path, shared_data_dir):
+    """``example_client(name, config, app=None, module=None, **options)``: a falcon TestClient
+    for a one-stage pipeline of example ``name`` (or ``module``), compiled once per session."""
+    def make(name: str, config: dict | None = None, app=None, module=None, **options):
+        stage = (name, module or example_path(name), {"config": config or {}, **options})
+        folder = tmp_path / f"{name}-{len(list(tmp_path.iterdir()))}"
+        return testing.client(testing.pipeline_settings(folder, stage, data_dir=shared_data_dir), app)
+    return make

@@ -6,10 +6,20 @@ package mw
 
 import "slices"
 
-// forEachKey reads a top-level map that must fill the whole input, calling field for each key;
-// field consumes the value of keys it knows and returns false for the rest, which are skipped.
-func forEachKey(in []byte, field func(d *decoder, key []byte) (bool, error)) error {
+// fieldFunc consumes the value of a key it knows and returns false for the rest.
+type fieldFunc func(d *decoder, key []byte) (known bool, err error)
+
+// forEachKey reads a top-level map that must fill the whole input.
+func forEachKey(in []byte, field fieldFunc) error {
 	d := &decoder{buf: in}
+	if err := d.fields(field); err != nil {
+		return err
+	}
+	return d.done()
+}
+
+// fields reads a map with str keys, calling field for each key and skipping unknown ones.
+func (d *decoder) fields(field fieldFunc) error {
 	n, err := d.mapLen()
 	if err != nil {
 		return err
@@ -27,16 +37,14 @@ func forEachKey(in []byte, field func(d *decoder, key []byte) (bool, error)) err
 			return err
 		}
 	}
-	return d.done()
+	return nil
 }
 
 func decodeRequest(in []byte, r *Request) error {
 	return forEachKey(in, func(d *decoder, key []byte) (ok bool, err error) {
-		var v int64
 		switch string(key) { // no allocation: the compiler compares the bytes
 		case "v":
-			v, err = d.int()
-			r.V = int(v)
+			r.V, err = d.intField()
 		case "method":
 			r.Method, err = d.str()
 		case "path":
@@ -62,14 +70,11 @@ func decodeRequest(in []byte, r *Request) error {
 
 func decodeResponse(in []byte, r *Response) error {
 	return forEachKey(in, func(d *decoder, key []byte) (ok bool, err error) {
-		var v int64
 		switch string(key) { // no allocation: the compiler compares the bytes
 		case "v":
-			v, err = d.int()
-			r.V = int(v)
+			r.V, err = d.intField()
 		case "status":
-			v, err = d.int()
-			r.Status = int(v)
+			r.Status, err = d.intField()
 		case "headers":
 			r.Headers, err = d.headers()
 		case "ctx":
@@ -86,28 +91,22 @@ func decodeResponse(in []byte, r *Response) error {
 }
 
 func (d *decoder) requestLine(line *RequestLine) error {
-	n, err := d.mapLen()
-	if err != nil {
-		return err
-	}
-	for range n {
-		key, err := d.strBytes()
-		if err != nil {
-			return err
-		}
+	return d.fields(func(d *decoder, key []byte) (ok bool, err error) {
 		switch string(key) {
 		case "method":
 			line.Method, err = d.str()
 		case "path":
 			line.Path, err = d.str()
 		default:
-			err = d.skip()
+			return false, nil
 		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		return true, err
+	})
+}
+
+func (d *decoder) intField() (int, error) {
+	v, err := d.int()
+	return int(v), err
 }
 
 // optionalBody reads bin (or str); nil counts as absent.

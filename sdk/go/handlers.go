@@ -5,13 +5,13 @@ import (
 	"unsafe"
 )
 
-// The registered callbacks; unset ones keep these defaults.
+// The registered callbacks; unset ones keep these defaults. A nil responseFn leaves every
+// response unchanged without decoding it.
 var (
 	requestFn  = func(*Request) Action { return Continue() }
-	responseFn = func(*Response) ResponseAction { return Unchanged() }
+	responseFn func(*Response) ResponseAction
 	initFn     = func(Config) error { return nil }
 
-	responseSet   bool   // HandleResponse was called
 	responsePhase = true // mw_on_response is exported; see noresponse.go
 )
 
@@ -31,7 +31,7 @@ func HandleResponse(fn func(resp *Response) ResponseAction) {
 		panic("mw: HandleResponse in a build with -tags mw_noresponse, which has no mw_on_response")
 	}
 	if fn != nil {
-		responseFn, responseSet = fn, true
+		responseFn = fn
 	}
 }
 
@@ -64,7 +64,7 @@ func alloc(size int32) []byte {
 	if size < 0 || size > maxAlloc {
 		return nil
 	}
-	if cap(in) < int(size) || cap(in) == 0 {
+	if cap(in) < max(int(size), 1) { // a zero-capacity slice has no address to hand out
 		in = make([]byte, max(size, 64))
 	}
 	in = in[:size]
@@ -106,7 +106,7 @@ func onRequest(addr uintptr, n int32) []byte {
 
 // onResponse is the body of mw_on_response.
 func onResponse(addr uintptr, n int32) []byte {
-	if !responseSet {
+	if responseFn == nil {
 		// PERF: nothing would read the decoded response; answer "unchanged" at once.
 		out = appendResponseAction(out[:0], ResponseAction{})
 		return out

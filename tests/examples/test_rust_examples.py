@@ -8,21 +8,15 @@ import falcon
 import jwt
 import pytest
 
-from host import StageLoadError, testing
-from tests.conftest import example_path
+from host import StageLoadError
 
 SECRET = "correct horse battery staple, 32+ bytes"
 
 
-def client(tmp_path, name: str, config: dict | None = None, app: falcon.App | None = None, **options):
-    stage = (name, example_path(name), {"config": config or {}, **options})
-    return testing.client(testing.pipeline_settings(tmp_path, stage), app)
-
-
 # ---- add_header ---------------------------------------------------------------------------
 
-def test_add_header_sets_request_and_response_headers_from_config(tmp_path):
-    app = client(tmp_path, "add_header", {"request_headers": {"x-a": "1", "x-b": "two"},
+def test_add_header_sets_request_and_response_headers_from_config(example_client):
+    app = example_client("add_header", {"request_headers": {"x-a": "1", "x-b": "two"},
                                           "response_headers": {"x-served-by": "mwhost"}})
     result = app.simulate_get("/", headers={"X-A": "old"})
     assert ["x-a", "1"] in result.json["headers"] and ["x-b", "two"] in result.json["headers"]
@@ -38,8 +32,8 @@ def token(secret: str = SECRET, **claims) -> str:
 
 
 @pytest.fixture
-def auth(tmp_path):
-    return client(tmp_path, "bearer_auth", {"secret": SECRET, "realm": "mwhost"})
+def auth(example_client):
+    return example_client("bearer_auth", {"secret": SECRET, "realm": "mwhost"})
 
 
 def test_bearer_auth_lets_a_valid_token_through_with_its_subject_in_ctx(auth):
@@ -81,9 +75,9 @@ def test_bearer_auth_requires_exp(auth):
     assert auth.simulate_get("/", headers={"Authorization": f"Bearer {no_exp}"}).status_code == 401
 
 
-def test_bearer_auth_without_a_secret_is_refused_at_load(tmp_path):
+def test_bearer_auth_without_a_secret_is_refused_at_load(example_client):
     with pytest.raises(StageLoadError, match="bearer_auth.*mw_init refused"):
-        client(tmp_path, "bearer_auth", {})
+        example_client("bearer_auth", {})
 
 
 # ---- block_paths --------------------------------------------------------------------------
@@ -92,13 +86,13 @@ def test_bearer_auth_without_a_secret_is_refused_at_load(tmp_path):
     ("/admin", 403), ("/admin/", 403), ("/admin/users", 403), ("/internal/x", 403),
     ("/administrator", 200), ("/", 200), ("/public/admin", 200),
 ])
-def test_block_paths_blocks_configured_prefixes_by_segment(tmp_path, path, status):
-    app = client(tmp_path, "block_paths", {"prefixes": ["/admin", "/internal"]})
+def test_block_paths_blocks_configured_prefixes_by_segment(example_client, path, status):
+    app = example_client("block_paths", {"prefixes": ["/admin", "/internal"]})
     assert app.simulate_get(path).status_code == status
 
 
-def test_block_paths_uses_the_configured_status(tmp_path):
-    app = client(tmp_path, "block_paths", {"prefixes": ["/secret"], "status": 404})
+def test_block_paths_uses_the_configured_status(example_client):
+    app = example_client("block_paths", {"prefixes": ["/secret"], "status": 404})
     assert app.simulate_get("/secret/plans").status_code == 404
 
 
@@ -116,8 +110,8 @@ def server_app() -> falcon.App:
     return app
 
 
-def test_security_headers_adds_defaults_and_removes_server_banners(tmp_path):
-    result = client(tmp_path, "security_headers", app=server_app()).simulate_get("/")
+def test_security_headers_adds_defaults_and_removes_server_banners(example_client):
+    result = example_client("security_headers", app=server_app()).simulate_get("/")
     assert result.text == "page"
     assert result.headers["x-content-type-options"] == "nosniff"
     assert result.headers["x-frame-options"] == "DENY"
@@ -127,9 +121,9 @@ def test_security_headers_adds_defaults_and_removes_server_banners(tmp_path):
     assert "server" not in result.headers and "x-powered-by" not in result.headers
 
 
-def test_security_headers_config_overrides_and_drops_defaults(tmp_path):
+def test_security_headers_config_overrides_and_drops_defaults(example_client):
     config = {"headers": {"x-frame-options": "SAMEORIGIN", "content-security-policy": ""}, "remove": []}
-    result = client(tmp_path, "security_headers", config, app=server_app()).simulate_get("/")
+    result = example_client("security_headers", config, app=server_app()).simulate_get("/")
     assert result.headers["x-frame-options"] == "SAMEORIGIN"
     assert "content-security-policy" not in result.headers
     assert result.headers["server"] == "falcon-dev"

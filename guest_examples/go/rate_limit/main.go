@@ -16,10 +16,16 @@ import (
 	"mwhost/sdk"
 )
 
+const (
+	defaultRate    = 10
+	defaultBurst   = 20
+	defaultMaxKeys = 10000
+)
+
 // settings from the config; lim is rebuilt by configure.
 var (
 	keyHeader string
-	lim       = newLimiter(10, 20, 10000, time.Now)
+	lim       = newLimiter(defaultRate, defaultBurst, defaultMaxKeys, time.Now)
 )
 
 func init() {
@@ -33,18 +39,18 @@ func configure(cfg mw.Config) error {
 	if err := cfg.CheckKeys("rate_per_s", "burst", "key_header", "max_keys"); err != nil {
 		return err
 	}
-	rate, err := cfg.Float("rate_per_s", 10)
+	rate, err := cfg.Float("rate_per_s", defaultRate)
 	if err != nil {
 		return err
 	}
 	if !(rate > 0) || math.IsInf(rate, 0) {
 		return errors.New(`config key "rate_per_s": want a number > 0`)
 	}
-	burst, err := atLeastOne(cfg, "burst", 20)
+	burst, err := atLeastOne(cfg, "burst", defaultBurst)
 	if err != nil {
 		return err
 	}
-	maxKeys, err := atLeastOne(cfg, "max_keys", 10000)
+	maxKeys, err := atLeastOne(cfg, "max_keys", defaultMaxKeys)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,47 @@
+// Command misbehave is a test guest: a Go middleware that misbehaves on purpose, by path.
+//
+//	/print  writes three lines to stdout and two to stderr, then continues
+//	/flood  writes 1 MiB to stdout, then continues
+//	/panic  panics (the Go runtime prints the panic to stderr and exits)
+//	/oom    allocates far beyond any sane memory limit (fatal error: out of memory)
+//	other   continues, with ctx "go" = "ok"
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"mwhost/sdk"
+)
+
+var sink [][]byte
+
+func init() {
+	mw.HandleRequest(handle)
+}
+
+func main() {}
+
+func handle(req *mw.Request) mw.Action {
+	switch req.Path {
+	case "/print":
+		for i := 1; i <= 3; i++ {
+			fmt.Printf("stdout line %d\n", i)
+		}
+		fmt.Fprintln(os.Stderr, "stderr line 1")
+		fmt.Fprintln(os.Stderr, "stderr line 2")
+	case "/flood":
+		line := strings.Repeat("x", 1023) + "\n"
+		for i := 0; i < 1024; i++ {
+			fmt.Print(line)
+		}
+	case "/panic":
+		panic("misbehave: deliberate panic")
+	case "/oom":
+		for i := 0; i < 64; i++ {
+			sink = append(sink, make([]byte, 64<<20))
+		}
+	}
+	return mw.Continue().SetCtx("go", "ok")
+}

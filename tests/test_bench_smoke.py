@@ -1,0 +1,17 @@
+"""The benchmark code runs (tiny counts) so it cannot rot; it asserts behaviour, not timings."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import ROOT, example_path
+
+
+def test_stage_cost_benchmark_runs_in_smoke_mode():
+    example_path("add_header")
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "stage_cost.py"), "--smoke"],
+                            capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    for scenario in ("none", "python", "wat_noop", "rust", "rust_public"):
+        assert f"| {scenario} |" in result.stdout
