@@ -13,7 +13,7 @@ class RequestState:
     """One request as the stages see it, plus what the pipeline owes the response phase."""
 
     __slots__ = ("method", "path", "query", "headers", "remote_addr", "scheme", "ctx",
-                 "ran", "edited_headers", "edited_target")
+                 "ran", "response_calls", "edited_names", "edited_target")
 
     def __init__(self, method: str, path: str, query: str, headers: HeaderList,
                  remote_addr: str, scheme: str) -> None:
@@ -26,14 +26,20 @@ class RequestState:
         self.ctx: dict[str, str] = {}
         # (stage, response_headers) for each stage whose request phase completed, in order
         self.ran: list = []
-        self.edited_headers = False
+        # whether any stage in ``ran`` exports mw_on_response
+        self.response_calls = False
+        # header names some stage removed or set (the web layer rewrites only these)
+        self.edited_names: set[str] = set()
         self.edited_target = False
 
     def apply(self, action: Action) -> None:
         """Apply a ``continue`` action's request edits and ctx."""
         if action.remove_headers or action.set_headers:
             self.headers = edit_headers(self.headers, action.remove_headers, action.set_headers)
-            self.edited_headers = True
+            if action.remove_headers:
+                self.edited_names.update(action.remove_headers)
+            if action.set_headers:
+                self.edited_names.update(name for name, _ in action.set_headers)
         if action.path is not None:
             self.path = action.path
             self.edited_target = True

@@ -34,6 +34,7 @@ class Pipeline:
                 return action
             state.apply(action)
             state.ran.append((stage, action.response_headers))
+            state.response_calls = state.response_calls or stage.has_on_response
         return None
 
     def close(self) -> None:

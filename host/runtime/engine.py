@@ -10,6 +10,7 @@ import threading
 
 import wasmtime
 
+from .fastcall import address_of
 from .guestlog import GuestLog
 
 logger = logging.getLogger("mwhost.runtime")
@@ -21,10 +22,10 @@ _WASMTIME_VERSION = importlib.metadata.version("wasmtime")
 
 
 def _context_key(context) -> int:
-    """A store context's address: ints as the instances pass them, or a Caller's pointer."""
-    if isinstance(context, int):
-        return context
-    return ctypes.cast(context, ctypes.c_void_p).value or 0
+    """A store context's address, from a ctypes pointer (a Caller's) or a cffi one (ours)."""
+    if isinstance(context, ctypes._Pointer):
+        return ctypes.cast(context, ctypes.c_void_p).value or 0
+    return address_of(context)
 
 
 class Runtime:

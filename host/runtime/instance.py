@@ -6,7 +6,7 @@ import wasmtime
 
 from ..abi import ABI_VERSION
 from ..errors import AbiError, GuestError, GuestLoadError, ModuleRefused
-from .fastcall import GuestMemory, RawFunc, set_epoch_deadline, store_context
+from .fastcall import GuestMemory, MessageCall, RawFunc, set_epoch_deadline, store_context
 from .guestlog import GuestLog
 from .limits import Limits
 from .module import GuestModule
@@ -20,7 +20,8 @@ class GuestInstance:
     """
 
     __slots__ = ("module", "limits", "log", "_store", "_context", "_memory", "_alloc",
-                 "_on_request", "_on_response", "_init", "_deadline", "_runtime", "closed")
+                 "_on_request", "_on_response", "_init", "_deadline", "_runtime", "_max_output",
+                 "closed")
 
     def __init__(self, module: GuestModule, limits: Limits, label: str) -> None:
         runtime = module.runtime
@@ -30,6 +31,7 @@ class GuestInstance:
         self.log = GuestLog(label, limits.max_log_bytes)
         self._runtime = runtime
         self._deadline = runtime.deadline_ticks(limits.timeout_ms)
+        self._max_output = limits.max_output_bytes
         self._store = wasmtime.Store(runtime.engine)
         self._context = store_context(self._store)
         self.closed = False
@@ -60,9 +62,10 @@ class GuestInstance:
         context = self._context
         self._memory = GuestMemory(context, exports["memory"])
         self._alloc = RawFunc(context, exports["mw_alloc"], 1)
-        self._on_request = RawFunc(context, exports["mw_on_request"], 2)
+        self._on_request = MessageCall(context, exports["mw_alloc"], exports["mw_on_request"], self._memory)
         names = self.module.exports
-        self._on_response = RawFunc(context, exports["mw_on_response"], 2) if "mw_on_response" in names else None
+        self._on_response = (MessageCall(context, exports["mw_alloc"], exports["mw_on_response"], self._memory)
+                             if "mw_on_response" in names else None)
         self._init = RawFunc(context, exports["mw_init"], 2) if "mw_init" in names else None
         self._enter()
         try:
@@ -97,16 +100,6 @@ class GuestInstance:
         self._memory.write(ptr, data)
         return ptr
 
-    def _read_output(self, packed: int) -> bytes:
-        self._memory.refresh()
-        ptr, length = packed >> 32, packed & 0xFFFF_FFFF
-        if packed == 0:
-            raise AbiError("the guest returned 0 where a message is required")
-        if length > self.limits.max_output_bytes:
-            raise AbiError(f"the guest's output of {length} bytes exceeds the stage's limit "
-                           f"of {self.limits.max_output_bytes}")
-        return self._memory.read(ptr, length)
-
     def init(self, config: bytes) -> None:
         """Hand the stage's config to ``mw_init``; a refusal is a GuestLoadError."""
         if self._init is None:
@@ -126,20 +119,20 @@ class GuestInstance:
         """Request in, the raw Action bytes out (validated by the caller's codec)."""
         self._enter()
         try:
-            ptr = self._write_input(request)
-            return self._read_output(self._on_request.call_ptr_len_u64(ptr, len(request)))
+            return self._on_request(request, self._max_output)
         finally:
-            self._leave()
+            if self.log.pending:
+                self.log.end_call()
 
     def on_response(self, response: bytes) -> bytes:
         """Response in, the raw ResponseAction bytes out; only when the module exports it."""
         assert self._on_response is not None, "check module.has_on_response first"
         self._enter()
         try:
-            ptr = self._write_input(response)
-            return self._read_output(self._on_response.call_ptr_len_u64(ptr, len(response)))
+            return self._on_response(response, self._max_output)
         finally:
-            self._leave()
+            if self.log.pending:
+                self.log.end_call()
 
     # ---- ownership ----------------------------------------------------------------------
 

@@ -36,8 +36,8 @@ class WasmMiddleware:
         if action is not None:
             _respond(resp, action.status, action.headers, action.body)
             return
-        if state.edited_headers:
-            write_environ_headers(env, headers, state.headers)
+        if state.edited_names:
+            write_environ_headers(env, state.headers, state.edited_names)
             # NOTE: falcon caches the header dicts on first access; drop them after an edit.
             req._cached_headers = None
             req._cached_headers_lower = None
@@ -49,6 +49,12 @@ class WasmMiddleware:
         state = getattr(req.context, _STATE, None)
         if state is None or not state.ran:
             return
+        if not state.response_calls:
+            # PERF: no stage has a response phase to call; only response_headers to set.
+            for _, response_headers in reversed(state.ran):
+                if response_headers:
+                    _set_headers(resp, response_headers)
+            return
         before = list(resp.headers.items())
         if "content-type" not in resp.headers and _has_content(resp):
             # NOTE: falcon adds its default media type only when it serializes; show it now.
@@ -57,6 +63,18 @@ class WasmMiddleware:
         response_phase(state, response)
         if response.changed:
             _write_response(resp, before, response)
+
+
+def _set_headers(resp: falcon.Response, headers: list) -> None:
+    """ABI ``set_headers`` on a falcon response: each name replaced by all its listed values."""
+    joined: dict[str, str] = {}
+    for name, value in headers:
+        if name == "set-cookie":
+            resp.append_header(name, value)  # falcon keeps each Set-Cookie on its own line
+        else:
+            joined[name] = f"{joined[name]}, {value}" if name in joined else value
+    for name, value in joined.items():
+        resp.set_header(name, value)
 
 
 def _has_content(resp: falcon.Response) -> bool:
@@ -89,17 +107,11 @@ def _write_response(resp: falcon.Response, before: list, response: ResponseState
     if response.status != resp.status_code:
         resp.status = response.status
     if response.headers is not before:
-        joined: dict[str, str] = {}
-        for name, value in response.headers:
-            if name == "set-cookie":
-                resp.append_header(name, value)  # falcon keeps each Set-Cookie on its own line
-            else:
-                joined[name] = f"{joined[name]}, {value}" if name in joined else value
+        names = {name for name, _ in response.headers}
         for name, _ in before:
-            if name not in joined:
+            if name not in names:
                 resp.delete_header(name)
-        for name, value in joined.items():
-            resp.set_header(name, value)
+        _set_headers(resp, response.headers)
     if response.body is not None:
         resp.data = response.body
         resp.text = None

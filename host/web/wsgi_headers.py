@@ -43,12 +43,13 @@ def environ_headers(env: dict, names: _HeaderNames = _NAMES) -> list[tuple[str, 
             if (name := names[key]) and (value or key[0] == "H")]
 
 
-def write_environ_headers(env: dict, old: list[tuple[str, str]], new: list[tuple[str, str]]) -> None:
-    """Make the environ's headers equal ``new`` (repeated names are joined with ", ")."""
-    for name, _ in old:
-        env.pop(_KEYS[name], None)
-    joined: dict[str, str] = {}
-    for name, value in new:
+def write_environ_headers(env: dict, headers: list[tuple[str, str]], names: set[str]) -> None:
+    """Make the environ's headers called ``names`` equal their values in ``headers``
+    (repeated names joined with ", "; absent names removed). Other headers are untouched."""
+    for name in names:
+        values = [value for header, value in headers if header == name]
         key = _KEYS[name]
-        joined[key] = f"{joined[key]}, {value}" if key in joined else value
-    env.update(joined)
+        if values:
+            env[key] = ", ".join(values)
+        else:
+            env.pop(key, None)
