@@ -5,6 +5,7 @@ Scenarios, all through the same Falcon app and the same 1 KiB of request headers
   python      a native Python Falcon middleware doing add_header's job
   wat_noop    the ABI's own cost: abi/wat/noop.wat as a stage
   rust        the Rust add_header example as a stage (fast call path)
+  go          its Go twin, guest_examples/go/add_header_go, as a stage
   rust_public the same module and stage, but every guest call made through wasmtime-py's
               public API (Func.__call__, Memory.read/write) instead of the fast path
 
@@ -114,6 +115,7 @@ def build_scenarios(folder: pathlib.Path) -> dict:
     environ = falcon.testing.create_environ(path="/bench/items", query_string="limit=10",
                                             headers=one_kib_of_headers())
     rust = example_module("add_header")
+    go = example_module("add_header_go")
 
     def app_with(*middleware) -> falcon.App:
         app = falcon.App(middleware=list(middleware))
@@ -121,7 +123,7 @@ def build_scenarios(folder: pathlib.Path) -> dict:
         return app
 
     def wasm_stage(name: str, module) -> WasmMiddleware:
-        options = {"config": ADD_HEADER_CONFIG} if name.startswith("rust") else {}
+        options = {"config": ADD_HEADER_CONFIG} if name.startswith(("rust", "go")) else {}
         settings = testing.pipeline_settings(folder / name, (name, module, options))
         return WasmMiddleware(load_holder(settings))
 
@@ -135,6 +137,7 @@ def build_scenarios(folder: pathlib.Path) -> dict:
         "python": app_with(NativeAddHeader()),
         "wat_noop": app_with(wasm_stage("wat_noop", testing.reference_guest("noop"))),
         "rust": app_with(wasm_stage("rust", rust)),
+        "go": app_with(wasm_stage("go", go)),
         "rust_public": app_with(public),
     }
     check_effects(apps, environ)
@@ -147,7 +150,7 @@ def check_effects(apps: dict, environ: dict) -> None:
         result = falcon.testing.TestClient(app).simulate_get(
             "/bench/items", query_string="limit=10", headers=one_kib_of_headers())
         assert result.status_code == 200, (name, result.text)
-        if name in ("python", "rust", "rust_public"):
+        if name in ("python", "rust", "go", "rust_public"):
             assert result.headers.get("x-mwhost") == "wasm", name
 
 
@@ -172,6 +175,7 @@ Ratios (same run):
 - public-API path added cost / fast path added cost: **{public / fast:.1f}x** (target >= 12x)
 - Rust stage / native Python middleware, added cost: {fast / added['python']:.1f}x
 - Rust stage / WAT no-op, added cost: {fast / added['wat_noop']:.2f}x (the SDK's share above the ABI's own cost)
+- Go stage / Rust stage, added cost: **{added['go'] / fast:.2f}x** (target <= 1.5x)
 """
 
 

@@ -13,5 +13,13 @@ def test_stage_cost_benchmark_runs_in_smoke_mode():
     result = subprocess.run([sys.executable, str(ROOT / "bench" / "stage_cost.py"), "--smoke"],
                             capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr
-    for scenario in ("none", "python", "wat_noop", "rust", "rust_public"):
+    for scenario in ("none", "python", "wat_noop", "rust", "go", "rust_public"):
         assert f"| {scenario} |" in result.stdout
+
+
+def test_instantiate_benchmark_runs_in_smoke_mode():
+    example_path("add_header_go")
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "instantiate.py"), "--smoke"],
+                            capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "| add_header (Rust) |" in result.stdout and "| request_id (Go) |" in result.stdout

@@ -131,3 +131,13 @@ def test_a_go_fatal_error_fails_the_request_by_policy_and_the_next_works(example
     opened = example_client("go", module=misbehave, max_memory_mb=64, on_error="fail_open")
     assert opened.simulate_get(path).status_code == 200
     assert "stage go failed in the request phase" in caplog.text
+
+
+# ---- add_header_go ------------------------------------------------------------------------
+
+def test_add_header_go_does_what_the_rust_add_header_does(example_client):
+    config = {"request_headers": {"x-a": "1"}, "response_headers": {"x-served-by": "mwhost"}}
+    for name in ("add_header_go", "add_header"):
+        result = example_client(name, config).simulate_get("/", headers={"X-A": "old"})
+        assert ["x-a", "1"] in result.json["headers"] and ["x-a", "old"] not in result.json["headers"]
+        assert result.headers["x-served-by"] == "mwhost"
