@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import importlib.metadata
 import logging
 import os
 import threading
+import weakref
 
 import wasmtime
 
@@ -48,6 +50,10 @@ class Runtime:
         self.linker.define_func("mw", "log", log_type, self._host_log, access_caller=True)
         # store context address -> GuestLog of the instance living in that store
         self._logs: dict[int, GuestLog] = {}
+        # NOTE: stores still open at interpreter exit make wasmtime's WASI threads panic
+        # ("panic in a function that cannot unwind"); close every live instance first.
+        self._instances: weakref.WeakSet = weakref.WeakSet()
+        atexit.register(self.close_instances)
         self._ticker_pid = 0
         self._ticker_stop = threading.Event()
         self._owner_pid = os.getpid()
@@ -82,6 +88,15 @@ class Runtime:
     def deadline_ticks(timeout_ms: int) -> int:
         """Ticks beyond the current epoch for a call allowed ``timeout_ms``."""
         return -(-timeout_ms // TICK_MS) + 1
+
+    def track(self, instance) -> None:
+        """Remember a live instance so that ``close_instances`` can close it at exit."""
+        self._instances.add(instance)
+
+    def close_instances(self) -> None:
+        for instance in list(self._instances):
+            instance.close()
+        self.stop_ticker()
 
     # ---- host functions -----------------------------------------------------------------
 

@@ -21,7 +21,7 @@ class GuestInstance:
 
     __slots__ = ("module", "limits", "log", "_store", "_context", "_memory", "_alloc",
                  "_on_request", "_on_response", "_init", "_deadline", "_runtime", "_max_output",
-                 "closed")
+                 "closed", "__weakref__")
 
     def __init__(self, module: GuestModule, limits: Limits, label: str) -> None:
         runtime = module.runtime
@@ -35,6 +35,7 @@ class GuestInstance:
         self._store = wasmtime.Store(runtime.engine)
         self._context = store_context(self._store)
         self.closed = False
+        runtime.track(self)
         try:
             self._store.set_limits(memory_size=limits.max_memory_bytes)
             if module.needs_wasi:

@@ -101,3 +101,30 @@ def test_a_trapping_guest_is_replaced_and_the_workers_live(tmp_path):
             assert status == 200
         assert served.worker_pids() == workers
         assert "stage trap failed in the request phase (trap" in served.output()
+
+
+def test_every_go_example_serves_under_gunicorn(tmp_path):
+    """request_id, cors, rate_limit and add_header_go (WASI reactors) in one pipeline, 2 workers."""
+    lines = []
+    for name, config in [
+        ("request_id", ""),
+        ("cors", '[middleware.config]\nallowed_origins = ["https://app.example"]\nmax_age = 60'),
+        ("rate_limit", "[middleware.config]\nrate_per_s = 0.001\nburst = 1000\nkey_header = \"x-client\""),
+        ("add_header_go", '[middleware.config]\nresponse_headers = { "x-go" = "yes" }'),
+    ]:
+        lines += ["[[middleware]]", f'name = "{name}"', f'module = "{example_path(name)}"', config, ""]
+    config_path = tmp_path / "mwhost.toml"
+    config_path.write_text("\n".join(lines))
+    with serve(tmp_path, "--config", str(config_path)) as served:
+        status, headers, body = served.request("GET", "/x", {"Origin": "https://app.example", "X-Client": "a"})
+        assert status == 200
+        assert len(headers["x-request-id"]) == 32
+        assert json.loads(body)["ctx"]["request_id"] == headers["x-request-id"]
+        assert headers["access-control-allow-origin"] == "https://app.example"
+        assert headers["x-go"] == "yes"
+        status, headers, _ = served.request("OPTIONS", "/x", {
+            "Origin": "https://app.example", "Access-Control-Request-Method": "GET", "X-Client": "a"})
+        assert status == 204 and headers["access-control-max-age"] == "60"
+        # rate_limit: one bucket per worker instance, so a burst of 1000 over 2 workers is never hit
+        statuses = {served.request("GET", "/", {"X-Client": "b"})[0] for _ in range(20)}
+        assert statuses == {200}
