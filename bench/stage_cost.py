@@ -29,6 +29,7 @@ from host import WasmMiddleware, testing  # noqa: E402
 from host.registry import example_module  # noqa: E402
 from host.runtime import default_runtime  # noqa: E402
 from host.web import load_holder  # noqa: E402
+from host.web.wsgi_headers import environ_headers  # noqa: E402
 
 ADD_HEADER_CONFIG = {"request_headers": {"x-mwhost-demo": "1"}, "response_headers": {"x-mwhost": "wasm"}}
 
@@ -141,7 +142,22 @@ def build_scenarios(folder: pathlib.Path) -> dict:
         "rust_public": app_with(public),
     }
     check_effects(apps, environ)
-    return {name: wsgi_call(app, environ) for name, app in apps.items()}
+    scenarios = {name: wsgi_call(app, environ) for name, app in apps.items()}
+    # the guest call alone, same module and same request bytes: fast path vs public API
+    fast_stage = apps_stage(apps["rust"])
+    fast_instance = fast_stage._instance()
+    request = fast_stage._local.codec.encode_request(
+        "GET", "/bench/items", "limit=10", environ_headers(environ), "127.0.0.1", "http", {})
+    public_instance = stage._local.instance
+    scenarios["call_fast"] = lambda: fast_instance.on_request(request)
+    scenarios["call_public"] = lambda: public_instance.on_request(request)
+    return scenarios
+
+
+def apps_stage(app: falcon.App):
+    """The one Stage behind an app built by ``app_with(wasm_stage(...))``."""
+    middleware = next(m for m in app._unprepared_middleware if isinstance(m, WasmMiddleware))
+    return middleware.holder.current.stages[0]
 
 
 def check_effects(apps: dict, environ: dict) -> None:
@@ -159,7 +175,8 @@ def report(results: dict, rounds: int, calls: int) -> str:
     added = {name: r["median_us"] - base for name, r in results.items()}
     rows = "\n".join(
         f"| {name} | {r['median_us']:.2f} | {r['p10_us']:.2f} | {r['p90_us']:.2f} | {added[name]:+.2f} |"
-        for name, r in results.items())
+        for name, r in results.items() if not name.startswith("call_"))
+    call_fast, call_public = results["call_fast"]["median_us"], results["call_public"]["median_us"]
     fast, public = added["rust"], added["rust_public"]
     return f"""# Stage cost in-process (WSGI app, 1 KiB of request headers)
 
@@ -173,6 +190,8 @@ Ratios (same run):
 
 - Rust stage added cost: **{fast:.2f} us** per request (target <= 10 us)
 - public-API path added cost / fast path added cost: **{public / fast:.1f}x** (target >= 12x)
+- the guest call alone (alloc, write, `mw_on_request`, read; same module, same 848-byte
+  request): fast path {call_fast:.2f} us, public API {call_public:.2f} us: **{call_public / call_fast:.1f}x**
 - Rust stage / native Python middleware, added cost: {fast / added['python']:.1f}x
 - Rust stage / WAT no-op, added cost: {fast / added['wat_noop']:.2f}x (the SDK's share above the ABI's own cost)
 - Go stage / Rust stage, added cost: **{added['go'] / fast:.2f}x** (target <= 1.5x)
