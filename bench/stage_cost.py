@@ -26,9 +26,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from bench import harness  # noqa: E402
 from host import WasmMiddleware, testing  # noqa: E402
+from host.abi import Codec  # noqa: E402
 from host.registry import example_module  # noqa: E402
 from host.runtime import default_runtime  # noqa: E402
-from host.web import load_holder  # noqa: E402
+from host.web import load_live  # noqa: E402
 from host.web.wsgi_headers import environ_headers  # noqa: E402
 
 ADD_HEADER_CONFIG = {"request_headers": {"x-mwhost-demo": "1"}, "response_headers": {"x-mwhost": "wasm"}}
@@ -86,6 +87,9 @@ class PublicApiInstance:
         self.memory.write(self.store, config, ptr)
         assert init(self.store, ptr, len(config)) == 0
 
+    def close(self) -> None:
+        self.store.close()
+
     def on_request(self, data: bytes) -> bytes:
         store = self.store
         store.set_epoch_deadline(11)
@@ -126,12 +130,12 @@ def build_scenarios(folder: pathlib.Path) -> dict:
     def wasm_stage(name: str, module) -> WasmMiddleware:
         options = {"config": ADD_HEADER_CONFIG} if name.startswith(("rust", "go")) else {}
         settings = testing.pipeline_settings(folder / name, (name, module, options))
-        return WasmMiddleware(load_holder(settings))
+        return WasmMiddleware(load_live(settings).holder)
 
     public = wasm_stage("rust_public", rust)
     stage = public.holder.current.stages[0]
-    stage._instance()  # NOTE: swap this thread's instance for the public-API one
-    stage._local.instance = PublicApiInstance(rust.read_bytes())
+    # NOTE: swap the stage's one idle instance for the public-API one
+    stage._idle[0].instance = PublicApiInstance(rust.read_bytes())
 
     apps = {
         "none": app_with(),
@@ -145,10 +149,10 @@ def build_scenarios(folder: pathlib.Path) -> dict:
     scenarios = {name: wsgi_call(app, environ) for name, app in apps.items()}
     # the guest call alone, same module and same request bytes: fast path vs public API
     fast_stage = apps_stage(apps["rust"])
-    fast_instance = fast_stage._instance()
-    request = fast_stage._local.codec.encode_request(
+    fast_instance = fast_stage._idle[0].instance
+    request = Codec().encode_request(
         "GET", "/bench/items", "limit=10", environ_headers(environ), "127.0.0.1", "http", {})
-    public_instance = stage._local.instance
+    public_instance = stage._idle[0].instance
     scenarios["call_fast"] = lambda: fast_instance.on_request(request)
     scenarios["call_public"] = lambda: public_instance.on_request(request)
     return scenarios

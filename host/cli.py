@@ -24,6 +24,7 @@ def _add_serve(commands) -> None:
     serve.add_argument("--bind", metavar="HOST:PORT", help=f"{SERVER_KEYS['bind'].doc} Default {SERVER_KEYS['bind'].default}.")
     serve.add_argument("--workers", type=int, metavar="N", help=f"{SERVER_KEYS['workers'].doc} Default {SERVER_KEYS['workers'].default}.")
     serve.add_argument("--data-dir", metavar="DIR", help=f"{SERVER_KEYS['data_dir'].doc} Default ./{SERVER_KEYS['data_dir'].default}.")
+    serve.add_argument("--drop-dir", metavar="DIR", help=SERVER_KEYS["drop_dir"].doc)
     serve.set_defaults(run=_serve)
 
 
@@ -38,7 +39,7 @@ def _add_validate(commands) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     from .registry import demo_settings
-    from .server import HostApplication, gunicorn_options, precompile
+    from .server import HostApplication, gunicorn_options
     from .settings import load_settings
 
     if args.config:
@@ -46,12 +47,13 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         settings = demo_settings(pathlib.Path(args.data_dir or SERVER_KEYS["data_dir"].default).resolve())
     overrides = {"bind": args.bind, "workers": args.workers,
-                 "data_dir": pathlib.Path(args.data_dir).resolve() if args.data_dir else None}
+                 "data_dir": pathlib.Path(args.data_dir).resolve() if args.data_dir else None,
+                 "drop_dir": pathlib.Path(args.drop_dir).resolve() if args.drop_dir else None}
     settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
-    count = precompile(settings)
-    logger.info("pipeline of %d stage(s) checked: %s", count,
-                ", ".join(stage.name for stage in settings.middleware) or "(empty)")
-    HostApplication(settings, gunicorn_options(settings)).run()
+    application = HostApplication(settings, gunicorn_options(settings))
+    count = application.precompile()
+    logger.info("pipeline of %d stage(s) checked; data in %s", count, settings.data_dir)
+    application.run()
     return 0
 
 

@@ -10,7 +10,8 @@
     │   └── GuestLoadError     it could not be loaded or instantiated
     │       └── ModuleRefused  it breaks the ABI's export/import rules or version
     ├── RegistryError          the module store or cache failed
-    └── StageLoadError         a configured stage could not be loaded (names stage and module)
+    ├── StageLoadError         a configured stage could not be loaded (names stage and module)
+    └── DropRejected           a file in the drop folder was not applied (says why)
 
 A request-time failure of one stage (``AbiError`` or ``GuestError``) fails that request by the
 stage's ``on_error`` policy; it never escapes into the worker.
@@ -76,3 +77,7 @@ class RegistryError(HostError):
 
 class StageLoadError(HostError):
     """A configured stage could not be loaded; the message names the stage and its module."""
+
+
+class DropRejected(HostError):
+    """A file in the drop folder was not applied; the message says why."""

@@ -73,7 +73,8 @@ STAGE_KEYS: dict[str, Key] = {
 SERVER_KEYS: dict[str, Key] = {
     "bind": Key(str, "127.0.0.1:8000", "Address gunicorn listens on (HOST:PORT)."),
     "workers": Key(int, 2, "Number of gunicorn worker processes.", _positive),
-    "data_dir": Key(str, "mwhost-data", "Folder for the module store and compile cache, relative to the config file."),
+    "data_dir": Key(str, "mwhost-data", "Folder for the module store, compile cache and manifest, relative to the config file."),
+    "drop_dir": Key(str, "", "Drop folder: NAME.wasm (+ NAME.toml) there becomes stage NAME. Default <data_dir>/drop."),
 }
 
 
@@ -105,10 +106,15 @@ class Settings:
     bind: str = SERVER_KEYS["bind"].default
     workers: int = SERVER_KEYS["workers"].default
     data_dir: pathlib.Path = pathlib.Path(SERVER_KEYS["data_dir"].default)
+    drop_dir: pathlib.Path | None = None
     source: str = "<settings>"
 
+    @property
+    def drop_folder(self) -> pathlib.Path:
+        return self.drop_dir or self.data_dir / "drop"
 
-def _checked(table: Mapping[str, Any], keys: dict[str, Key], where: str) -> dict[str, Any]:
+
+def check_table(table: Mapping[str, Any], keys: dict[str, Key], where: str) -> dict[str, Any]:
     unknown = sorted(set(table) - set(keys))
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(keys)})")
@@ -132,11 +138,11 @@ def settings_from_dict(data: Mapping[str, Any], source: str = "<settings>",
                        base: pathlib.Path | None = None) -> Settings:
     """Validate a parsed config (as ``tomllib`` returns it); relative paths resolve against ``base``."""
     base = base or pathlib.Path.cwd()
-    _checked({k: v for k, v in data.items() if k not in ("server", "middleware")}, {}, source)
+    check_table({k: v for k, v in data.items() if k not in ("server", "middleware")}, {}, source)
     server = data.get("server", {})
     if not isinstance(server, Mapping):
         raise ConfigError(f"{source}: [server] must be a table")
-    server_values = _checked(server, SERVER_KEYS, f"{source}: [server]")
+    server_values = check_table(server, SERVER_KEYS, f"{source}: [server]")
     tables = data.get("middleware", [])
     if not isinstance(tables, list):
         raise ConfigError(f"{source}: 'middleware' must be an array of tables ([[middleware]])")
@@ -147,8 +153,11 @@ def settings_from_dict(data: Mapping[str, Any], source: str = "<settings>",
         if stage.name in seen:
             raise ConfigError(f"{source}: two [[middleware]] tables are named {stage.name!r}")
         seen.add(stage.name)
-    if "data_dir" in server_values:
-        server_values["data_dir"] = base / server_values["data_dir"]
+    for key in ("data_dir", "drop_dir"):
+        if server_values.get(key):
+            server_values[key] = base / server_values[key]
+        else:
+            server_values.pop(key, None)
     return Settings(middleware=stages, source=source, **server_values)
 
 
@@ -157,7 +166,7 @@ def _stage(table: Any, where: str, base: pathlib.Path) -> StageSettings:
         raise ConfigError(f"{where}: must be a table")
     if isinstance(table.get("name"), str):
         where = f"{where} ({table['name']!r})"
-    values = _checked(table, STAGE_KEYS, where)
+    values = check_table(table, STAGE_KEYS, where)
     values["module"] = base / values["module"]
     return StageSettings(**values)
 

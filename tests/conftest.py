@@ -35,17 +35,20 @@ def reference_guest():
 
 
 @pytest.fixture(scope="session")
-def shared_data_dir(tmp_path_factory) -> pathlib.Path:
+def shared_cache(tmp_path_factory) -> pathlib.Path:
     """One compile cache for the session: Go modules take seconds to compile, once."""
-    return tmp_path_factory.mktemp("shared-data")
+    return tmp_path_factory.mktemp("shared-cache")
 
 
 @pytest.fixture
-def example_client(tmp_path, shared_data_dir):
+def example_client(tmp_path, shared_cache):
     """``example_client(name, config, app=None, module=None, **options)``: a falcon TestClient
     for a one-stage pipeline of example ``name`` (or ``module``), compiled once per session."""
     def make(name: str, config: dict | None = None, app=None, module=None, **options):
         stage = (name, module or example_path(name), {"config": config or {}, **options})
         folder = tmp_path / f"{name}-{len(list(tmp_path.iterdir()))}"
-        return testing.client(testing.pipeline_settings(folder, stage, data_dir=shared_data_dir), app)
+        data_dir = folder / "data"
+        data_dir.mkdir(parents=True)
+        (data_dir / "cache").symlink_to(shared_cache, target_is_directory=True)
+        return testing.client(testing.pipeline_settings(folder, stage, data_dir=data_dir), app)
     return make

@@ -1,26 +1,46 @@
-"""Build a pipeline from settings: every module loaded, checked and initialised first."""
+"""Build pipelines: from settings (every module loaded and checked first) or from a manifest."""
 
 from __future__ import annotations
 
 from ..errors import HostError, StageLoadError
-from ..registry import CompileCache, read_module_file
+from ..registry import CompileCache, Manifest, ModuleStore, read_module_file
 from ..settings import StageSettings
 from .pipeline import Pipeline
-from .stage import Stage
+from .stage import Stage, stage_key
 
 
 def build_pipeline(stages: tuple[StageSettings, ...], cache: CompileCache,
                    generation: int = 0) -> Pipeline:
     """Load every stage or none: the first failure raises ``StageLoadError`` naming it."""
+    return _build([(settings, None) for settings in stages], cache, generation, None, None)
+
+
+def build_from_manifest(manifest: Manifest, store: ModuleStore, cache: CompileCache,
+                        previous: Pipeline | None = None) -> Pipeline:
+    """The pipeline a manifest describes. Stages identical to one in ``previous`` (same
+    module version and settings) are reused as they are, warm instances included."""
+    wanted = [(entry.settings(store), entry.sha256) for entry in manifest.stages]
+    return _build(wanted, cache, manifest.generation, store, previous)
+
+
+def _build(wanted: list[tuple[StageSettings, str | None]], cache: CompileCache, generation: int,
+           store: ModuleStore | None, previous: Pipeline | None) -> Pipeline:
+    reusable = {stage.key: stage for stage in previous.stages} if previous else {}
     loaded: list[Stage] = []
     try:
-        for settings in stages:
+        for settings, sha256 in wanted:
+            same = reusable.get(stage_key(settings, sha256)) if sha256 else None
+            if same is not None:
+                loaded.append(same)
+                continue
             try:
-                loaded.append(Stage.load(settings, read_module_file(settings.module), cache))
+                wasm = store.get(sha256) if store and sha256 else read_module_file(settings.module)
+                loaded.append(Stage.load(settings, wasm, cache))
             except HostError as err:
                 raise StageLoadError(f"stage {settings.name!r} ({settings.module}): {err}") from err
     except BaseException:
         for stage in loaded:
-            stage.close()
+            if stage.key not in reusable:
+                stage.close()
         raise
     return Pipeline(tuple(loaded), generation)

@@ -1,9 +1,9 @@
-"""A stage: one module version with its settings and one instance per thread."""
+"""A stage: one module version with its settings and a pool of instances."""
 
 from __future__ import annotations
 
+import json
 import logging
-import threading
 
 from ..abi import Codec
 from ..abi.codec import decode_action, decode_response_action
@@ -19,7 +19,6 @@ logger = logging.getLogger("mwhost.pipeline")
 #: what one stage call may raise; each fails that request by the stage's policy
 STAGE_FAILURES = (AbiError, GuestError)
 
-
 _CACHED_OUTPUT_BYTES = 512
 _CACHED_OUTPUTS = 64
 
@@ -33,22 +32,44 @@ def _decoded(raw: bytes, cache: dict, decode):
     return result
 
 
-class Stage:
-    """An immutable stage. Instances are per thread, so gthread workers never share one."""
+class _Slot:
+    """An instance and the codec that packs its inputs (msgpack packers are not thread-safe)."""
 
-    __slots__ = ("settings", "name", "module", "version", "label", "fail_open",
-                 "has_on_response", "_config", "_local", "_actions", "_response_actions")
+    __slots__ = ("instance", "codec")
+
+    def __init__(self, instance: GuestInstance) -> None:
+        self.instance = instance
+        self.codec = Codec()
+
+
+def stage_key(settings: StageSettings, sha256: str) -> tuple:
+    """What makes two stages interchangeable: same module version, same settings."""
+    return (settings.name, sha256, settings.on_error, settings.timeout_ms, settings.max_memory_mb,
+            json.dumps(settings.config, sort_keys=True, default=str))
+
+
+class Stage:
+    """An immutable stage with a pool of idle instances.
+
+    A call takes an instance out of the pool and puts it back when it succeeded, so no
+    instance is ever used by two threads at once (gthread workers), and a failed one is
+    simply not put back: the next call gets a fresh instance.
+    """
+
+    __slots__ = ("settings", "name", "module", "version", "label", "fail_open", "key",
+                 "has_on_response", "_config", "_idle", "_actions", "_response_actions")
 
     def __init__(self, settings: StageSettings, module: GuestModule) -> None:
         self.settings = settings
         self.name = settings.name
         self.module = module
         self.version = module.sha256
+        self.key = stage_key(settings, module.sha256)
         self.label = f"{self.name}@{self.version[:12]}"
         self.fail_open = settings.fail_open
         self.has_on_response = module.has_on_response
         self._config = Codec().encode_config(dict(settings.config))
-        self._local = threading.local()
+        self._idle: list[_Slot] = []
         # PERF: many stages answer with the same bytes every time (add_header, a CORS
         # preflight...); remember the decoded result of small outputs. Decoded actions are
         # never mutated, so the cache is shared by all threads.
@@ -57,40 +78,44 @@ class Stage:
 
     @classmethod
     def load(cls, settings: StageSettings, wasm: bytes, cache: CompileCache) -> "Stage":
-        """Compile (or fetch from cache) and check the module, and create this thread's
-        first instance so a bad config or a trapping ``mw_init`` fails here, not on a request."""
+        """Compile (or fetch from cache) and check the module, and create the first instance,
+        so a bad config or a trapping ``mw_init`` fails here, not on a request."""
         stage = cls(settings, cache.load(wasm))
-        stage._instance()
+        stage._idle.append(stage._new_slot())
         return stage
 
     # ---- instances ----------------------------------------------------------------------
 
-    def _instance(self) -> GuestInstance:
-        instance = getattr(self._local, "instance", None)
-        if instance is None:
-            instance = GuestInstance(self.module, self.settings.limits, self.label)
-            try:
-                instance.init(self._config)
-            except BaseException:
-                instance.close()
-                raise
-            self._local.instance = instance
-            self._local.codec = Codec()
-        return instance
-
-    def _discard(self) -> None:
-        instance = getattr(self._local, "instance", None)
-        self._local.instance = None
-        if instance is not None:
+    def _new_slot(self) -> _Slot:
+        instance = GuestInstance(self.module, self.settings.limits, self.label)
+        try:
+            instance.init(self._config)
+        except BaseException:
             instance.close()
+            raise
+        return _Slot(instance)
+
+    def _acquire(self) -> _Slot:
+        # NOTE: list.pop and list.append are atomic under the GIL: no lock needed.
+        try:
+            return self._idle.pop()
+        except IndexError:
+            return self._new_slot()
+
+    @property
+    def idle_instances(self) -> int:
+        return len(self._idle)
 
     def close(self) -> None:
-        """Free this thread's instance (others are freed with their threads or the stage)."""
-        self._discard()
+        """Free the idle instances (those in use are freed by the calls that hold them)."""
+        while self._idle:
+            self._idle.pop().instance.close()
+
+    def __del__(self) -> None:
+        self.close()
 
     def failed(self, err: Exception, phase: str) -> None:
-        """Log the failure once and throw the instance away: its memory may be half-written."""
-        self._discard()
+        """Log a failure once, with what an operator needs to find the culprit."""
         kind = getattr(err, "kind", "abi")
         logger.error("stage %s failed in the %s phase (%s, %s): %s",
                      self.name, phase, kind, "fail_open" if self.fail_open else "fail_closed", err,
@@ -99,14 +124,27 @@ class Stage:
     # ---- calls --------------------------------------------------------------------------
 
     def on_request(self, state: RequestState) -> Action:
-        instance = self._instance()
-        message = self._local.codec.encode_request(
-            state.method, state.path, state.query, state.headers,
-            state.remote_addr, state.scheme, state.ctx)
-        return _decoded(instance.on_request(message), self._actions, decode_action)
+        slot = self._acquire()
+        try:
+            message = slot.codec.encode_request(
+                state.method, state.path, state.query, state.headers,
+                state.remote_addr, state.scheme, state.ctx)
+            action = _decoded(slot.instance.on_request(message), self._actions, decode_action)
+        except BaseException:
+            slot.instance.close()  # its memory may be half-written: never reuse it
+            raise
+        self._idle.append(slot)
+        return action
 
     def on_response(self, state: RequestState, response: ResponseState) -> ResponseAction:
-        instance = self._instance()
-        message = self._local.codec.encode_response(
-            response.status, response.headers, state.ctx, state.method, state.path)
-        return _decoded(instance.on_response(message), self._response_actions, decode_response_action)
+        slot = self._acquire()
+        try:
+            message = slot.codec.encode_response(
+                response.status, response.headers, state.ctx, state.method, state.path)
+            action = _decoded(slot.instance.on_response(message), self._response_actions,
+                              decode_response_action)
+        except BaseException:
+            slot.instance.close()
+            raise
+        self._idle.append(slot)
+        return action

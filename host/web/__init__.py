@@ -1,7 +1,9 @@
-"""The Falcon side: the middleware, the host app and the demo echo."""
+"""The Falcon side: the middleware, the host app, health and the demo echo."""
 
-from .app import create_app, load_holder, resolve_settings
+from .app import HEALTH_PATH, create_app, live_pipeline, load_live, resolve_settings
 from .demo import EchoSink
+from .health import HealthResource
 from .middleware import WasmMiddleware
 
-__all__ = ["EchoSink", "WasmMiddleware", "create_app", "load_holder", "resolve_settings"]
+__all__ = ["HEALTH_PATH", "EchoSink", "HealthResource", "WasmMiddleware", "create_app",
+           "live_pipeline", "load_live", "resolve_settings"]

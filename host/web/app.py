@@ -7,14 +7,17 @@ import pathlib
 
 import falcon
 
-from ..pipeline import PipelineHolder, build_pipeline
-from ..registry import CompileCache, demo_settings
+from ..registry import demo_settings
 from ..runtime import Runtime, default_runtime
 from ..settings import Settings, load_settings
+from ..watch import LivePipeline
 from .demo import EchoSink
+from .health import HealthResource
 from .middleware import WasmMiddleware
 
 Config = str | os.PathLike | Settings | None
+
+HEALTH_PATH = "/_admin/health"
 
 
 def resolve_settings(config: Config) -> Settings:
@@ -28,11 +31,9 @@ def resolve_settings(config: Config) -> Settings:
     return load_settings(config)
 
 
-def load_holder(settings: Settings, runtime: Runtime | None = None) -> PipelineHolder:
-    """Build the configured pipeline (compile cache in ``data_dir/cache``) into a holder."""
-    runtime = runtime or default_runtime()
-    cache = CompileCache(runtime, settings.data_dir / "cache")
-    return PipelineHolder(build_pipeline(settings.middleware, cache))
+def load_live(settings: Settings, runtime: Runtime | None = None) -> LivePipeline:
+    """The live pipeline for ``settings``: manifest seeded from the config, loaded and checked."""
+    return LivePipeline.from_settings(settings, runtime or default_runtime())
 
 
 def create_app(config: Config = None, app: falcon.App | None = None, *,
@@ -40,13 +41,28 @@ def create_app(config: Config = None, app: falcon.App | None = None, *,
     """The host app: ``config`` is a path to an ``mwhost.toml``, a ``Settings``, or None.
 
     With ``app`` the pipeline is added to that app as a ``WasmMiddleware``; without it a new
-    app answers every method and path with the demo echo. Raises ``ConfigError`` or
-    ``StageLoadError`` naming what is wrong; nothing is served half-loaded.
+    app answers every method and path with the demo echo. Both get ``GET /_admin/health``.
+    Raises ``ConfigError`` or ``StageLoadError`` naming what is wrong; nothing is served
+    half-loaded. The pipeline follows the manifest in ``data_dir`` once
+    ``live_pipeline(app).start_watching()`` runs in the serving process (``mwhost serve``
+    does it in every worker).
     """
-    middleware = WasmMiddleware(load_holder(resolve_settings(config), runtime))
-    if app is not None:
+    live = load_live(resolve_settings(config), runtime)
+    middleware = WasmMiddleware(live.holder)
+    middleware.live = live
+    if app is None:
+        app = falcon.App(middleware=[middleware])
+        app.add_sink(EchoSink(), r"/")
+    else:
         app.add_middleware(middleware)
-        return app
-    app = falcon.App(middleware=[middleware])
-    app.add_sink(EchoSink(), r"/")
+    app.add_route(HEALTH_PATH, HealthResource(live))
     return app
+
+
+def live_pipeline(app: falcon.App) -> LivePipeline:
+    """The LivePipeline behind an app made by ``create_app``."""
+    for middleware in app._unprepared_middleware:
+        live = getattr(middleware, "live", None)
+        if isinstance(live, LivePipeline):
+            return live
+    raise LookupError("this app was not made by host.create_app")

@@ -21,6 +21,7 @@ class WasmMiddleware:
 
     def __init__(self, holder: PipelineHolder) -> None:
         self.holder = holder
+        self.live = None  # the LivePipeline feeding ``holder``, when create_app made it
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         # PERF: the measured hot path; one read of the current pipeline, nothing else shared.

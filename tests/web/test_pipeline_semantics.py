@@ -9,7 +9,7 @@ import msgpack
 import pytest
 
 from host import WasmMiddleware, testing
-from host.web import load_holder
+from host.web import load_live
 from tests.wat import const_guest, guest_wat
 
 ECHO = testing.reference_guest("echo")
@@ -161,13 +161,14 @@ def test_garbage_fails_open_by_skipping_the_stage(tmp_path):
 
 def test_a_failed_instance_is_replaced_by_a_fresh_one(tmp_path):
     settings = testing.pipeline_settings(tmp_path, ("trap", testing.reference_guest("trap"), {"on_error": "fail_open"}))
-    holder = load_holder(settings)
+    holder = load_live(settings).holder
     stage = holder.current.stages[0]
-    first = stage._instance()
-    app = falcon.App(middleware=[WasmMiddleware(holder)])
-    falcon.testing.TestClient(app).simulate_get("/")
-    assert first.closed
-    assert stage._instance() is not first
+    first = stage._idle[0].instance
+    client = falcon.testing.TestClient(falcon.App(middleware=[WasmMiddleware(holder)]))
+    client.simulate_get("/")
+    assert first.closed and stage.idle_instances == 0
+    client.simulate_get("/")
+    assert stage.idle_instances == 0  # the fresh instance trapped too and was thrown away
 
 
 def test_a_response_phase_failure_fails_closed(tmp_path):

@@ -1,0 +1,39 @@
+"""Seed the manifest from the static config (``mwhost.toml``) at start."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+from ..settings import Settings
+from .manifest import Manifest, StageEntry
+from .store import ModuleStore, read_module_file
+
+
+def config_entries(settings: Settings, store: ModuleStore) -> list[StageEntry]:
+    """The config's stages as manifest entries, their modules copied into the store."""
+    return [StageEntry(name=stage.name, sha256=store.put(read_module_file(stage.module)),
+                       config=dict(stage.config), on_error=stage.on_error,
+                       timeout_ms=stage.timeout_ms, max_memory_mb=stage.max_memory_mb,
+                       origin="config")
+            for stage in settings.middleware]
+
+
+def entries_digest(entries: list[StageEntry]) -> str:
+    return hashlib.sha256(json.dumps([e.to_json() for e in entries], sort_keys=True).encode()).hexdigest()
+
+
+def reseeded(manifest: Manifest, entries: list[StageEntry]) -> Manifest | None:
+    """``manifest`` with the config's stages, or None when it already holds this config.
+
+    Changes made at run time (admin uploads, the drop folder) survive a restart with the same
+    config; when the config changes, its stages replace the old config stages and the others
+    are kept after them.
+    """
+    digest = entries_digest(entries)
+    if manifest.config_digest == digest and manifest.generation > 0:
+        return None
+    names = {entry.name for entry in entries}
+    kept = [e for e in manifest.stages if e.origin != "config" and e.name not in names]
+    return dataclasses.replace(manifest.with_stages(entries + kept), config_digest=digest)
