@@ -23,3 +23,11 @@ def test_instantiate_benchmark_runs_in_smoke_mode():
                             capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert "| add_header (Rust) |" in result.stdout and "| request_id (Go) |" in result.stdout
+
+
+def test_soak_and_propagation_benchmarks_run_in_smoke_mode():
+    for script, expected in (("soak_swaps.py", "RSS growth"), ("propagation.py", "p99")):
+        result = subprocess.run([sys.executable, str(ROOT / "bench" / script), "--smoke"],
+                                capture_output=True, text=True, timeout=300, cwd=ROOT)
+        assert result.returncode == 0, result.stderr
+        assert expected in result.stdout
