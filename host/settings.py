@@ -77,6 +77,27 @@ SERVER_KEYS: dict[str, Key] = {
     "drop_dir": Key(str, "", "Drop folder: NAME.wasm (+ NAME.toml) there becomes stage NAME. Default <data_dir>/drop."),
 }
 
+ADMIN_KEYS: dict[str, Key] = {
+    "jwt_secret": Key(str, "", "HS256 secret for admin tokens (or $MWHOST_ADMIN_JWT_SECRET). With neither this "
+                      "nor jwt_public_key, `mwhost serve` generates one at start and prints a token."),
+    "jwt_public_key": Key(str, "", "Path to an Ed25519 public key (PEM) for EdDSA admin tokens, relative to the config file."),
+    "trusted_keys": Key(list, [], "Paths to Ed25519 publisher public keys (PEM). Once any is set, uploads must carry "
+                        "a valid signature over the module's sha256."),
+    "max_module_mb": Key(int, 32, "Largest module an upload may carry, in MiB (413 above).", _positive),
+    "keep_versions": Key(int, 5, "Earlier versions kept per stage for rollback.", _positive),
+}
+
+
+@dataclass(frozen=True)
+class AdminSettings:
+    """The ``[admin]`` table: admin API auth, module signatures, upload limits."""
+
+    jwt_secret: str = ""
+    jwt_public_key: pathlib.Path | None = None
+    trusted_keys: tuple[pathlib.Path, ...] = ()
+    max_module_mb: int = ADMIN_KEYS["max_module_mb"].default
+    keep_versions: int = ADMIN_KEYS["keep_versions"].default
+
 
 @dataclass(frozen=True)
 class StageSettings:
@@ -107,6 +128,7 @@ class Settings:
     workers: int = SERVER_KEYS["workers"].default
     data_dir: pathlib.Path = pathlib.Path(SERVER_KEYS["data_dir"].default)
     drop_dir: pathlib.Path | None = None
+    admin: AdminSettings = field(default_factory=AdminSettings)
     source: str = "<settings>"
 
     @property
@@ -138,7 +160,7 @@ def settings_from_dict(data: Mapping[str, Any], source: str = "<settings>",
                        base: pathlib.Path | None = None) -> Settings:
     """Validate a parsed config (as ``tomllib`` returns it); relative paths resolve against ``base``."""
     base = base or pathlib.Path.cwd()
-    check_table({k: v for k, v in data.items() if k not in ("server", "middleware")}, {}, source)
+    check_table({k: v for k, v in data.items() if k not in ("server", "middleware", "admin")}, {}, source)
     server = data.get("server", {})
     if not isinstance(server, Mapping):
         raise ConfigError(f"{source}: [server] must be a table")
@@ -158,7 +180,22 @@ def settings_from_dict(data: Mapping[str, Any], source: str = "<settings>",
             server_values[key] = base / server_values[key]
         else:
             server_values.pop(key, None)
-    return Settings(middleware=stages, source=source, **server_values)
+    return Settings(middleware=stages, source=source, admin=_admin(data.get("admin", {}), source, base),
+                    **server_values)
+
+
+def _admin(table: Any, source: str, base: pathlib.Path) -> AdminSettings:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{source}: [admin] must be a table")
+    values = check_table(table, ADMIN_KEYS, f"{source}: [admin]")
+    if values.get("jwt_public_key"):
+        values["jwt_public_key"] = base / values["jwt_public_key"]
+    else:
+        values.pop("jwt_public_key", None)
+    keys = values.pop("trusted_keys", [])
+    if not all(isinstance(key, str) for key in keys):
+        raise ConfigError(f"{source}: [admin]: key 'trusted_keys' must be a list of paths")
+    return AdminSettings(trusted_keys=tuple(base / key for key in keys), **values)
 
 
 def _stage(table: Any, where: str, base: pathlib.Path) -> StageSettings:
