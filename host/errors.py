@@ -7,6 +7,7 @@
     ├── GuestError             the guest itself failed
     │   ├── GuestTrap          it trapped (panic, unreachable, out-of-bounds, out of memory)
     │   ├── GuestTimeout       it ran past its stage's timeout
+    │   ├── GuestOutOfFuel     it used up its fuel for the call
     │   └── GuestLoadError     it could not be loaded or instantiated
     │       └── ModuleRefused  it breaks the ABI's export/import rules or version
     ├── RegistryError          the module store or cache failed
@@ -57,6 +58,12 @@ class GuestTimeout(GuestError):
     """The guest ran past its stage's wall-time limit and was interrupted."""
 
     kind = "timeout"
+
+
+class GuestOutOfFuel(GuestError):
+    """The guest used up the fuel its stage allows per call."""
+
+    kind = "fuel"
 
 
 class GuestLoadError(GuestError):

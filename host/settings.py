@@ -68,6 +68,13 @@ STAGE_KEYS: dict[str, Key] = {
                     "503 problem+json, fail_open skips the stage.", _one_of(ON_ERROR_POLICIES)),
     "timeout_ms": Key(int, _DEFAULT_LIMITS.timeout_ms, "Wall-time limit per guest call, in milliseconds.", _positive),
     "max_memory_mb": Key(int, _DEFAULT_LIMITS.max_memory_mb, "Linear-memory limit per instance, in MiB.", _positive),
+    "fuel": Key(int, _DEFAULT_LIMITS.fuel, "Fuel per guest call (about one unit per wasm instruction); 0 turns "
+                "metering off. A deterministic CPU limit on top of the wall-time one.",
+                lambda v: None if v >= 0 else "must be 0 or more"),
+    "max_output_kb": Key(int, _DEFAULT_LIMITS.max_output_bytes // 1024, "Largest message a guest may return "
+                         "per call, in KiB; more is a guest error.", _positive),
+    "max_log_kb": Key(int, _DEFAULT_LIMITS.max_log_bytes // 1024, "Guest log (mw.log, stdout, stderr) kept per "
+                      "call, in KiB; the rest is dropped and counted.", _positive),
 }
 
 SERVER_KEYS: dict[str, Key] = {
@@ -109,6 +116,9 @@ class StageSettings:
     on_error: str = "fail_closed"
     timeout_ms: int = _DEFAULT_LIMITS.timeout_ms
     max_memory_mb: int = _DEFAULT_LIMITS.max_memory_mb
+    fuel: int = _DEFAULT_LIMITS.fuel
+    max_output_kb: int = _DEFAULT_LIMITS.max_output_bytes // 1024
+    max_log_kb: int = _DEFAULT_LIMITS.max_log_bytes // 1024
 
     @property
     def fail_open(self) -> bool:
@@ -116,7 +126,8 @@ class StageSettings:
 
     @property
     def limits(self) -> Limits:
-        return Limits(timeout_ms=self.timeout_ms, max_memory_mb=self.max_memory_mb)
+        return Limits(timeout_ms=self.timeout_ms, max_memory_mb=self.max_memory_mb, fuel=self.fuel,
+                      max_output_bytes=self.max_output_kb * 1024, max_log_bytes=self.max_log_kb * 1024)
 
 
 @dataclass(frozen=True)

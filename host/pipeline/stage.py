@@ -44,7 +44,7 @@ class _Slot:
 
 def stage_key(settings: StageSettings, sha256: str) -> tuple:
     """What makes two stages interchangeable: same module version, same settings."""
-    return (settings.name, sha256, settings.on_error, settings.timeout_ms, settings.max_memory_mb,
+    return (settings.name, sha256, settings.on_error, settings.limits,
             json.dumps(settings.config, sort_keys=True, default=str))
 
 
@@ -80,7 +80,7 @@ class Stage:
     def load(cls, settings: StageSettings, wasm: bytes, cache: CompileCache) -> "Stage":
         """Compile (or fetch from cache) and check the module, and create the first instance,
         so a bad config or a trapping ``mw_init`` fails here, not on a request."""
-        stage = cls(settings, cache.load(wasm))
+        stage = cls(settings, cache.load(wasm, fuel=settings.fuel > 0))
         stage._idle.append(stage._new_slot())
         return stage
 

@@ -25,22 +25,23 @@ class CompileCache:
         self.runtime = runtime
         self.folder = folder
 
-    def artifact_path(self, sha256: str) -> pathlib.Path | None:
+    def artifact_path(self, sha256: str, fuel: bool = False) -> pathlib.Path | None:
         if self.folder is None:
             return None
-        return self.folder / f"{sha256}-{self.runtime.engine_key}.cwasm"
+        return self.folder / f"{sha256}-{self.runtime.flavour(fuel).key}.cwasm"
 
-    def load(self, wasm: bytes) -> GuestModule:
-        """The checked module for ``wasm``, from the cache when it holds it."""
+    def load(self, wasm: bytes, fuel: bool = False) -> GuestModule:
+        """The checked module for ``wasm`` (for the fuel-metering engine if ``fuel``), from
+        the cache when it holds it."""
         sha256 = hashlib.sha256(wasm).hexdigest()
-        artifact = self.artifact_path(sha256)
+        artifact = self.artifact_path(sha256, fuel)
         if artifact is not None and artifact.exists():
             try:
-                return GuestModule.from_compiled(self.runtime, str(artifact), sha256)
+                return GuestModule.from_compiled(self.runtime, str(artifact), sha256, fuel)
             except GuestLoadError as err:
                 # NOTE: a stale or damaged artifact is rebuilt, never trusted.
                 logger.warning("recompiling %s: %s", sha256[:12], err)
-        module = GuestModule.from_bytes(self.runtime, wasm)
+        module = GuestModule.from_bytes(self.runtime, wasm, fuel)
         if artifact is not None:
             write_atomic(artifact, module.serialize())
         return module

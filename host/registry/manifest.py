@@ -24,6 +24,8 @@ from .files import write_atomic
 from .store import ModuleStore
 
 FORMAT = 1
+# the per-stage settings an entry carries besides name, module and config
+_LIMIT_KEYS = ("on_error", "timeout_ms", "max_memory_mb", "fuel", "max_output_kb", "max_log_kb")
 #: versions kept per stage besides the active one (for rollback)
 KEEP_VERSIONS = 5
 
@@ -42,13 +44,21 @@ class StageEntry:
     on_error: str = STAGE_KEYS["on_error"].default
     timeout_ms: int = STAGE_KEYS["timeout_ms"].default
     max_memory_mb: int = STAGE_KEYS["max_memory_mb"].default
+    fuel: int = STAGE_KEYS["fuel"].default
+    max_output_kb: int = STAGE_KEYS["max_output_kb"].default
+    max_log_kb: int = STAGE_KEYS["max_log_kb"].default
     #: who put it there: "config", "drop" or "admin"
     origin: str = "config"
 
+    @classmethod
+    def from_settings(cls, settings: StageSettings, sha256: str, origin: str) -> "StageEntry":
+        """The entry for a stage configured as ``settings`` running module ``sha256``."""
+        return cls(name=settings.name, sha256=sha256, config=dict(settings.config), origin=origin,
+                   **{key: getattr(settings, key) for key in _LIMIT_KEYS})
+
     def settings(self, store: ModuleStore) -> StageSettings:
         return StageSettings(name=self.name, module=store.path(self.sha256), config=dict(self.config),
-                             on_error=self.on_error, timeout_ms=self.timeout_ms,
-                             max_memory_mb=self.max_memory_mb)
+                             **{key: getattr(self, key) for key in _LIMIT_KEYS})
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -75,9 +85,11 @@ class StageEntry:
             raise ManifestError(f"stage {self.name!r}: sha256 {self.sha256!r} is invalid")
         if self.on_error not in ON_ERROR_POLICIES:
             raise ManifestError(f"stage {self.name!r}: on_error {self.on_error!r} is invalid")
-        for key in ("timeout_ms", "max_memory_mb"):
+        for key in _LIMIT_KEYS:
             value = getattr(self, key)
-            if type(value) is not int or value <= 0:
+            if key == "on_error":
+                continue
+            if type(value) is not int or STAGE_KEYS[key].check(value):
                 raise ManifestError(f"stage {self.name!r}: {key} {value!r} is invalid")
         if not isinstance(self.config, Mapping):
             raise ManifestError(f"stage {self.name!r}: config must be an object")

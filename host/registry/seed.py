@@ -13,10 +13,7 @@ from .store import ModuleStore, read_module_file
 
 def config_entries(settings: Settings, store: ModuleStore) -> list[StageEntry]:
     """The config's stages as manifest entries, their modules copied into the store."""
-    return [StageEntry(name=stage.name, sha256=store.put(read_module_file(stage.module)),
-                       config=dict(stage.config), on_error=stage.on_error,
-                       timeout_ms=stage.timeout_ms, max_memory_mb=stage.max_memory_mb,
-                       origin="config")
+    return [StageEntry.from_settings(stage, store.put(read_module_file(stage.module)), "config")
             for stage in settings.middleware]
 
 

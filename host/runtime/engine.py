@@ -30,8 +30,29 @@ def _context_key(context) -> int:
     return address_of(context)
 
 
+class Flavour:
+    """One engine configuration with its linker. Epoch interruption is always on; fuel
+    metering is a separate flavour because it is an engine-wide setting that costs every
+    call (compiled artifacts of the two flavours are not interchangeable)."""
+
+    def __init__(self, parallel_compilation: bool, fuel: bool, host_log) -> None:
+        config = wasmtime.Config()
+        config.epoch_interruption = True
+        config.consume_fuel = fuel
+        config.parallel_compilation = parallel_compilation
+        self.fuel = fuel
+        self.engine = wasmtime.Engine(config)
+        self.linker = wasmtime.Linker(self.engine)
+        self.linker.define_wasi()
+        # NOTE: a FuncType belongs to the engine it was made for; build it per engine.
+        log_type = wasmtime.FuncType([wasmtime.ValType.i32()] * 3, [])
+        self.linker.define_func("mw", "log", log_type, host_log, access_caller=True)
+        #: what a compiled artifact depends on besides the module bytes (see registry.cache)
+        self.key = f"wasmtime-{_WASMTIME_VERSION}-epoch{'-fuel' if fuel else ''}"
+
+
 class Runtime:
-    """Engine, linker and ticker shared by every guest instance of this process.
+    """Engines, linkers and the epoch ticker shared by every guest instance of this process.
 
     Create it after fork (gunicorn workers each build their own): neither the engine's
     ticker thread nor compiled state survives ``fork``. ``parallel_compilation`` must be off in
@@ -39,15 +60,11 @@ class Runtime:
     """
 
     def __init__(self, parallel_compilation: bool = True) -> None:
-        config = wasmtime.Config()
-        config.epoch_interruption = True
-        config.parallel_compilation = parallel_compilation
-        self.engine = wasmtime.Engine(config)
-        self.linker = wasmtime.Linker(self.engine)
-        self.linker.define_wasi()
-        # NOTE: a FuncType belongs to the engine it was made for; build it per engine.
-        log_type = wasmtime.FuncType([wasmtime.ValType.i32()] * 3, [])
-        self.linker.define_func("mw", "log", log_type, self._host_log, access_caller=True)
+        self._parallel = parallel_compilation
+        self.plain = Flavour(parallel_compilation, False, self._host_log)
+        self._fueled: Flavour | None = None
+        self.engine = self.plain.engine
+        self.linker = self.plain.linker
         # store context address -> GuestLog of the instance living in that store
         self._logs: dict[int, GuestLog] = {}
         # NOTE: stores still open at interpreter exit make wasmtime's WASI threads panic
@@ -60,8 +77,15 @@ class Runtime:
 
     @property
     def engine_key(self) -> str:
-        """What a compiled artifact depends on besides the module bytes (see registry.cache)."""
-        return f"wasmtime-{_WASMTIME_VERSION}-epoch"
+        return self.plain.key
+
+    def flavour(self, fuel: bool) -> Flavour:
+        """The plain engine, or the fuel-metering one (made on first use)."""
+        if not fuel:
+            return self.plain
+        if self._fueled is None:
+            self._fueled = Flavour(self._parallel, True, self._host_log)
+        return self._fueled
 
     # ---- epoch ticker -------------------------------------------------------------------
 
@@ -78,7 +102,9 @@ class Runtime:
     def _tick(self, stop: threading.Event) -> None:
         interval = TICK_MS / 1000
         while not stop.wait(interval):
-            self.engine.increment_epoch()
+            self.plain.engine.increment_epoch()
+            if self._fueled is not None:
+                self._fueled.engine.increment_epoch()
 
     def stop_ticker(self) -> None:
         self._ticker_stop.set()

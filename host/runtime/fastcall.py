@@ -16,7 +16,7 @@ import cffi
 import wasmtime
 from wasmtime import _ffi as ffi
 
-from ..errors import AbiError, GuestTimeout, GuestTrap
+from ..errors import AbiError, GuestOutOfFuel, GuestTimeout, GuestTrap
 
 _U32 = 0xFFFF_FFFF
 _U64 = 0xFFFF_FFFF_FFFF_FFFF
@@ -32,6 +32,7 @@ _cffi.cdef("""
     size_t wasmtime_memory_data_size(void *context, void *memory);
     uint8_t *wasmtime_memory_data(void *context, void *memory);
     void wasmtime_context_set_epoch_deadline(void *context, uint64_t ticks_beyond_current);
+    void *wasmtime_context_set_fuel(void *context, uint64_t fuel);
 """)
 _lib = _cffi.dlopen(ffi.dll._name)
 _call_unchecked = _lib.wasmtime_func_call_unchecked
@@ -59,6 +60,13 @@ def set_epoch_deadline(context, ticks: int) -> None:
     _set_epoch_deadline(context, ticks)
 
 
+def set_fuel(context, fuel: int) -> None:
+    """Refill the store's fuel (stores of a fuel-metering engine only)."""
+    error = _lib.wasmtime_context_set_fuel(context, fuel)
+    if error:
+        _raise_failure(error, None)
+
+
 def store_context(store: wasmtime.Store):
     """The store's context as a cffi pointer; valid only while ``store`` is open."""
     return _address(ctypes.cast(store._context(), c_void_p).value)
@@ -72,6 +80,8 @@ def _raise_failure(error, trap: "ctypes._Pointer[ffi.wasm_trap_t]") -> None:
         code = trap_obj.trap_code
         if code == wasmtime.TrapCode.INTERRUPT:
             raise GuestTimeout("the guest ran past its time limit and was interrupted")
+        if code == wasmtime.TrapCode.OUT_OF_FUEL:
+            raise GuestOutOfFuel("the guest used up its fuel for this call")
         name = code.name.lower() if code is not None else None
         raise GuestTrap(f"guest trapped: {_trap_summary(trap_obj.message)}", trap_code=name)
     address = int(_cffi.cast("uintptr_t", error))

@@ -6,7 +6,7 @@ import wasmtime
 
 from ..abi import ABI_VERSION
 from ..errors import AbiError, GuestError, GuestLoadError, ModuleRefused
-from .fastcall import GuestMemory, MessageCall, RawFunc, set_epoch_deadline, store_context
+from .fastcall import GuestMemory, MessageCall, RawFunc, set_epoch_deadline, set_fuel, store_context
 from .guestlog import GuestLog
 from .limits import Limits
 from .module import GuestModule
@@ -20,7 +20,7 @@ class GuestInstance:
     """
 
     __slots__ = ("module", "limits", "log", "_store", "_context", "_memory", "_alloc",
-                 "_on_request", "_on_response", "_init", "_deadline", "_runtime", "_max_output",
+                 "_on_request", "_on_response", "_init", "_deadline", "_runtime", "_max_output", "_fuel",
                  "closed", "__weakref__")
 
     def __init__(self, module: GuestModule, limits: Limits, label: str) -> None:
@@ -32,7 +32,8 @@ class GuestInstance:
         self._runtime = runtime
         self._deadline = runtime.deadline_ticks(limits.timeout_ms)
         self._max_output = limits.max_output_bytes
-        self._store = wasmtime.Store(runtime.engine)
+        self._fuel = limits.fuel if module.fuel else 0
+        self._store = wasmtime.Store(module.flavour.engine)
         self._context = store_context(self._store)
         self.closed = False
         runtime.track(self)
@@ -42,6 +43,8 @@ class GuestInstance:
                 self._store.set_wasi(self._wasi_config())
             runtime.register_log(self._context, self.log)
             self._store.set_epoch_deadline(self._deadline)
+            if module.fuel:
+                set_fuel(self._context, limits.fuel)
             self._bind(module.instantiate(self._store))
         except wasmtime.WasmtimeError as err:
             self.close()
@@ -87,6 +90,8 @@ class GuestInstance:
             raise GuestError("the instance is closed")
         self.log.begin_call()
         set_epoch_deadline(self._context, self._deadline)
+        if self._fuel:
+            set_fuel(self._context, self._fuel)
 
     def _leave(self) -> None:
         if self.log.pending:

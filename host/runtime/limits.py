@@ -9,19 +9,15 @@ MIB = 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """What one instance of a stage may use.
-
-    Defaults: 100 ms covers a JWT check or a regex table with a wide margin while keeping a
-    stuck guest from holding a worker; 64 MiB is far above what the examples touch (Rust ~1
-    MiB, Go ~2 MiB per instance) yet stops a memory bomb long before it hurts the host; 1 MiB
-    of output is larger than any sane header set or short body; 16 KiB of log per call keeps a
-    chatty guest from flooding the host log.
-    """
+    """What one instance of a stage may use (the reasoning for each default is in
+    docs/configuration.md, generated from host/settings.py)."""
 
     timeout_ms: int = 100
     max_memory_mb: int = 64
     max_output_bytes: int = 1 * MIB
     max_log_bytes: int = 16 * 1024
+    #: wasmtime fuel per call (~ one unit per wasm instruction); 0 = no fuel metering
+    fuel: int = 0
 
     @property
     def max_memory_bytes(self) -> int:

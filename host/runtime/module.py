@@ -70,37 +70,42 @@ def _check_import(imp: wasmtime.ImportType) -> None:
 class GuestModule:
     """One compiled, ABI-checked module version, ready to instantiate many times."""
 
-    __slots__ = ("runtime", "module", "sha256", "exports", "needs_wasi", "_pre")
+    __slots__ = ("runtime", "flavour", "module", "sha256", "exports", "needs_wasi", "_pre")
 
-    def __init__(self, runtime: Runtime, module: wasmtime.Module, sha256: str) -> None:
+    def __init__(self, runtime: Runtime, module: wasmtime.Module, sha256: str, fuel: bool = False) -> None:
         self.runtime = runtime
+        self.flavour = runtime.flavour(fuel)
         self.module = module
         self.sha256 = sha256
         self.exports = check_abi(module)
         self.needs_wasi = any(imp.module == WASI_MODULE for imp in module.imports)
         try:
             # PERF: resolve imports once; each instance is then a cheap instantiate.
-            self._pre = runtime.linker.instantiate_pre(module)
+            self._pre = self.flavour.linker.instantiate_pre(module)
         except wasmtime.WasmtimeError as err:
             raise ModuleRefused(f"the module's imports cannot be satisfied: {err}") from err
 
     @classmethod
-    def from_bytes(cls, runtime: Runtime, wasm: bytes) -> "GuestModule":
-        """Compile ``wasm`` (binary or WAT text) and check it against the ABI."""
+    def from_bytes(cls, runtime: Runtime, wasm: bytes, fuel: bool = False) -> "GuestModule":
+        """Compile ``wasm`` (a binary module) and check it against the ABI."""
         try:
-            module = wasmtime.Module(runtime.engine, wasm)
+            module = wasmtime.Module(runtime.flavour(fuel).engine, wasm)
         except wasmtime.WasmtimeError as err:
             raise GuestLoadError(f"not a valid WebAssembly module: {err}") from err
-        return cls(runtime, module, hashlib.sha256(wasm).hexdigest())
+        return cls(runtime, module, hashlib.sha256(wasm).hexdigest(), fuel)
 
     @classmethod
-    def from_compiled(cls, runtime: Runtime, path: str, sha256: str) -> "GuestModule":
-        """Load a module compiled earlier by the same engine configuration (a ``.cwasm``)."""
+    def from_compiled(cls, runtime: Runtime, path: str, sha256: str, fuel: bool = False) -> "GuestModule":
+        """Load a module compiled earlier by the same engine flavour (a ``.cwasm``)."""
         try:
-            module = wasmtime.Module.deserialize_file(runtime.engine, path)
+            module = wasmtime.Module.deserialize_file(runtime.flavour(fuel).engine, path)
         except wasmtime.WasmtimeError as err:
             raise GuestLoadError(f"cannot load compiled module {path}: {err}") from err
-        return cls(runtime, module, sha256)
+        return cls(runtime, module, sha256, fuel)
+
+    @property
+    def fuel(self) -> bool:
+        return self.flavour.fuel
 
     @property
     def has_on_response(self) -> bool:

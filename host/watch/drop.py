@@ -146,9 +146,7 @@ class DropFolder:
         position = options.pop("position", None)
         settings = StageSettings(name=name, module=wasm_path, **options)
         Stage.load(settings, wasm, self.cache).close()  # every check a stage must pass
-        entry = StageEntry(name=name, sha256=self.store.put(wasm), config=dict(settings.config),
-                           on_error=settings.on_error, timeout_ms=settings.timeout_ms,
-                           max_memory_mb=settings.max_memory_mb, origin="drop")
+        entry = StageEntry.from_settings(settings, self.store.put(wasm), "drop")
         current = self.manifests.read() or Manifest()
         if current.stage(name) == entry and position is None:
             return False
