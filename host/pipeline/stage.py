@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 from ..abi import Codec
 from ..abi.codec import decode_action, decode_response_action
 from ..abi.messages import Action, ResponseAction
-from ..errors import AbiError, GuestError
+from ..errors import AbiError, GuestError, GuestLoadError
 from ..registry import CompileCache
 from ..runtime import GuestInstance, GuestModule
 from ..settings import StageSettings
+from .failures import FailureLog, annotate
 from .messages import RequestState, ResponseState
 
 logger = logging.getLogger("mwhost.pipeline")
 
 #: what one stage call may raise; each fails that request by the stage's policy
 STAGE_FAILURES = (AbiError, GuestError)
+
+FIRST_BACKOFF_S = 0.05
+MAX_BACKOFF_S = 10.0
 
 _CACHED_OUTPUT_BYTES = 512
 _CACHED_OUTPUTS = 64
@@ -57,7 +62,8 @@ class Stage:
     """
 
     __slots__ = ("settings", "name", "module", "version", "label", "fail_open", "key",
-                 "has_on_response", "_config", "_idle", "_actions", "_response_actions")
+                 "has_on_response", "_config", "_idle", "_actions", "_response_actions",
+                 "_failures", "_backoff_until", "_backoff_s")
 
     def __init__(self, settings: StageSettings, module: GuestModule) -> None:
         self.settings = settings
@@ -75,6 +81,9 @@ class Stage:
         # never mutated, so the cache is shared by all threads.
         self._actions: dict[bytes, Action] = {}
         self._response_actions: dict[bytes, ResponseAction] = {}
+        self._failures = FailureLog()
+        self._backoff_until = 0.0
+        self._backoff_s = 0.0
 
     @classmethod
     def load(cls, settings: StageSettings, wasm: bytes, cache: CompileCache) -> "Stage":
@@ -100,7 +109,23 @@ class Stage:
         try:
             return self._idle.pop()
         except IndexError:
-            return self._new_slot()
+            return self._replacement()
+
+    def _replacement(self) -> _Slot:
+        """A new instance for a request; after a failed one, wait (exponentially longer,
+        up to MAX_BACKOFF_S) before trying again instead of spinning on instantiation."""
+        now = time.monotonic()
+        if now < self._backoff_until:
+            raise GuestLoadError(f"creating an instance failed; next try in "
+                                 f"{(self._backoff_until - now) * 1000:.0f} ms")
+        try:
+            slot = self._new_slot()
+        except GuestError:
+            self._backoff_s = min(MAX_BACKOFF_S, self._backoff_s * 2 or FIRST_BACKOFF_S)
+            self._backoff_until = time.monotonic() + self._backoff_s
+            raise
+        self._backoff_s = 0.0
+        return slot
 
     @property
     def idle_instances(self) -> int:
@@ -115,11 +140,8 @@ class Stage:
         self.close()
 
     def failed(self, err: Exception, phase: str) -> None:
-        """Log a failure once, with what an operator needs to find the culprit."""
-        kind = getattr(err, "kind", "abi")
-        logger.error("stage %s failed in the %s phase (%s, %s): %s",
-                     self.name, phase, kind, "fail_open" if self.fail_open else "fail_closed", err,
-                     extra={"stage": self.name, "version": self.version, "kind": kind})
+        """Report a failure (rate-limited per kind), with what an operator needs to find the culprit."""
+        self._failures.report(self, err, phase)
 
     # ---- calls --------------------------------------------------------------------------
 
@@ -130,7 +152,8 @@ class Stage:
                 state.method, state.path, state.query, state.headers,
                 state.remote_addr, state.scheme, state.ctx)
             action = _decoded(slot.instance.on_request(message), self._actions, decode_action)
-        except BaseException:
+        except BaseException as err:
+            annotate(err, slot.instance)
             slot.instance.close()  # its memory may be half-written: never reuse it
             raise
         self._idle.append(slot)
@@ -143,7 +166,8 @@ class Stage:
                 response.status, response.headers, state.ctx, state.method, state.path)
             action = _decoded(slot.instance.on_response(message), self._response_actions,
                               decode_response_action)
-        except BaseException:
+        except BaseException as err:
+            annotate(err, slot.instance)
             slot.instance.close()
             raise
         self._idle.append(slot)

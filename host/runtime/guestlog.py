@@ -20,7 +20,7 @@ class GuestLog:
     what was dropped. The last stderr lines are kept for failure reports.
     """
 
-    __slots__ = ("label", "budget", "used", "dropped", "_partial", "last_stderr")
+    __slots__ = ("label", "budget", "used", "dropped", "_partial", "_first_stderr", "_tail_stderr")
 
     def __init__(self, label: str, budget: int) -> None:
         self.label = label
@@ -28,11 +28,23 @@ class GuestLog:
         self.used = 0
         self.dropped = 0
         self._partial = {"stdout": b"", "stderr": b""}
-        self.last_stderr: list[str] = []
+        self._first_stderr: str | None = None
+        self._tail_stderr: list[str] = []
 
     def begin_call(self) -> None:
         self.used = 0
         self.dropped = 0
+        self._first_stderr = None
+        self._tail_stderr = []
+
+    @property
+    def last_stderr(self) -> list[str]:
+        """The current call's stderr for failure reports: its first line (a panic message is
+        usually there) and its last ones."""
+        if self._first_stderr is None:
+            return []
+        tail = self._tail_stderr[1:] if self._tail_stderr[:1] == [self._first_stderr] else self._tail_stderr
+        return [self._first_stderr, *tail]
 
     @property
     def pending(self) -> bool:
@@ -58,7 +70,9 @@ class GuestLog:
     def _emit(self, level: int, source: str, data: bytes) -> None:
         text = data.decode("utf-8", "replace").rstrip("\r\n").translate(_ESCAPE_CONTROLS)
         if source == "stderr":
-            self.last_stderr = (self.last_stderr + [text])[-_KEPT_LINES:]
+            if self._first_stderr is None:
+                self._first_stderr = text
+            self._tail_stderr = (self._tail_stderr + [text])[-_KEPT_LINES:]
         logger.log(level, "[%s] %s: %s", self.label, source, text)
 
     def line(self, level: int, data: bytes) -> None:

@@ -140,6 +140,14 @@ class GuestInstance:
             if self.log.pending:
                 self.log.end_call()
 
+    def memory_exhausted(self) -> bool:
+        """Whether linear memory is within one page of the stage's limit (after a trap: the
+        likely cause was a failed ``memory.grow``)."""
+        if self.closed:
+            return False
+        self._memory.refresh()
+        return self._memory.size() + 65536 > self.limits.max_memory_bytes
+
     # ---- ownership ----------------------------------------------------------------------
 
     def close(self) -> None:
