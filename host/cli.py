@@ -25,6 +25,8 @@ def _add_serve(commands) -> None:
     serve.add_argument("--workers", type=int, metavar="N", help=f"{SERVER_KEYS['workers'].doc} Default {SERVER_KEYS['workers'].default}.")
     serve.add_argument("--data-dir", metavar="DIR", help=f"{SERVER_KEYS['data_dir'].doc} Default ./{SERVER_KEYS['data_dir'].default}.")
     serve.add_argument("--drop-dir", metavar="DIR", help=SERVER_KEYS["drop_dir"].doc)
+    serve.add_argument("--worker-class", choices=("sync", "gthread"), help=SERVER_KEYS["worker_class"].doc)
+    serve.add_argument("--threads", type=int, metavar="N", help=SERVER_KEYS["threads"].doc)
     serve.set_defaults(run=_serve)
 
 
@@ -46,7 +48,8 @@ def _serve(args: argparse.Namespace) -> int:
         settings = load_settings(args.config)
     else:
         settings = demo_settings(pathlib.Path(args.data_dir or SERVER_KEYS["data_dir"].default).resolve())
-    overrides = {"bind": args.bind, "workers": args.workers,
+    overrides = {"bind": args.bind, "workers": args.workers, "worker_class": args.worker_class,
+                 "threads": args.threads,
                  "data_dir": pathlib.Path(args.data_dir).resolve() if args.data_dir else None,
                  "drop_dir": pathlib.Path(args.drop_dir).resolve() if args.drop_dir else None}
     settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})

@@ -78,7 +78,8 @@ def gunicorn_options(settings: Settings) -> dict:
     return {
         "bind": settings.bind,
         "workers": settings.workers,
-        "worker_class": "sync",
+        "worker_class": settings.worker_class,
+        "threads": settings.threads,
         "preload_app": False,
         "accesslog": None,
         "proc_name": "mwhost",

@@ -82,6 +82,9 @@ SERVER_KEYS: dict[str, Key] = {
     "workers": Key(int, 2, "Number of gunicorn worker processes.", _positive),
     "data_dir": Key(str, "mwhost-data", "Folder for the module store, compile cache and manifest, relative to the config file."),
     "drop_dir": Key(str, "", "Drop folder: NAME.wasm (+ NAME.toml) there becomes stage NAME. Default <data_dir>/drop."),
+    "worker_class": Key(str, "sync", "gunicorn worker class: sync (one request at a time per process; the "
+                        "fastest here) or gthread (threads per process).", _one_of(("sync", "gthread"))),
+    "threads": Key(int, 1, "Threads per worker with worker_class = gthread.", _positive),
 }
 
 ADMIN_KEYS: dict[str, Key] = {
@@ -139,6 +142,8 @@ class Settings:
     workers: int = SERVER_KEYS["workers"].default
     data_dir: pathlib.Path = pathlib.Path(SERVER_KEYS["data_dir"].default)
     drop_dir: pathlib.Path | None = None
+    worker_class: str = SERVER_KEYS["worker_class"].default
+    threads: int = SERVER_KEYS["threads"].default
     admin: AdminSettings = field(default_factory=AdminSettings)
     source: str = "<settings>"
 
