@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import signal
+import threading
 
 from gunicorn.app.base import BaseApplication
 
+from .errors import HostError
 from .runtime import Runtime
 from .settings import Settings
 from .watch import DropFolder, LivePipeline
@@ -13,28 +17,61 @@ from .web import create_app, live_pipeline
 
 logger = logging.getLogger("mwhost.server")
 
+# NOTE: the gunicorn master forks workers, so it must hold no wasmtime state: threads that
+# wasmtime starts (rayon for parallel compilation, tokio for WASI stdio) do not survive
+# fork, and a worker that inherits their half-state hangs on its first guest write to
+# stdout. Everything that compiles or instantiates outside the workers runs in a
+# *spawned* helper process (a fresh interpreter) instead.
+_SPAWN = multiprocessing.get_context("spawn")
+
+
+def _check(settings: Settings) -> tuple[int, str]:
+    """In a spawned process: seed the manifest and load every stage once (filling the
+    compile cache, so workers only deserialize). Returns (stage count, error or "")."""
+    try:
+        runtime = Runtime(parallel_compilation=True)
+        live = LivePipeline.from_settings(settings, runtime)
+        count = len(live.holder.current)
+        live.close()
+        runtime.close_instances()
+        return count, ""
+    except HostError as err:
+        return 0, str(err)
+
+
+def _run_drop_folder(settings: Settings) -> None:
+    """In a spawned process: apply the drop folder until the master stops us."""
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s")
+    live = LivePipeline(settings.data_dir, Runtime(parallel_compilation=True))
+    drop = DropFolder(settings.drop_folder, live.store, live.cache, live.manifests)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    drop.start()
+    stop.wait()
+    drop.stop()
+
 
 class HostApplication(BaseApplication):
     """The standalone gunicorn application (gunicorn's ``examples/standalone_app.py`` shape).
 
-    The master checks the whole pipeline before any worker starts (filling the compile
-    cache: workers only deserialize) and runs the drop folder; every worker builds its own
-    runtime after fork and watches the manifest (gunicorn hooks, not globals).
+    The pipeline is checked before any worker starts; every worker builds its own runtime
+    after fork and watches the manifest; the drop folder runs in its own spawned process
+    (gunicorn hooks, not globals).
     """
 
     def __init__(self, settings: Settings, options: dict | None = None) -> None:
         self.settings = settings
         self.options = options or {}
-        self.master_runtime: Runtime | None = None
-        self.drop: DropFolder | None = None
+        self.drop_process: multiprocessing.process.BaseProcess | None = None
         super().__init__()
 
     def precompile(self) -> int:
-        """Seed the manifest and load every stage once in the master; raises on a bad one."""
-        self.master_runtime = Runtime(parallel_compilation=True)
-        live = LivePipeline.from_settings(self.settings, self.master_runtime)
-        count = len(live.holder.current)
-        live.close()
+        """Check the whole pipeline in a spawned process; raises HostError naming what is wrong."""
+        with _SPAWN.Pool(1) as pool:
+            count, error = pool.apply(_check, (self.settings,))
+        if error:
+            raise HostError(error)
         return count
 
     def load_config(self) -> None:
@@ -53,15 +90,17 @@ class HostApplication(BaseApplication):
 
 def _when_ready(server) -> None:
     app: HostApplication = server.app
-    live = LivePipeline(app.settings.data_dir, app.master_runtime or Runtime())
-    app.drop = DropFolder(app.settings.drop_folder, live.store, live.cache, live.manifests)
-    app.drop.start()
-    logger.info("watching the drop folder %s", app.settings.drop_folder)
+    app.drop_process = _SPAWN.Process(target=_run_drop_folder, args=(app.settings,),
+                                      name="mwhost-drop", daemon=True)
+    app.drop_process.start()
+    logger.info("watching the drop folder %s (pid %d)", app.settings.drop_folder, app.drop_process.pid)
 
 
 def _on_exit(server) -> None:
-    if server.app.drop is not None:
-        server.app.drop.stop()
+    process = server.app.drop_process
+    if process is not None and process.is_alive():
+        process.terminate()
+        process.join(5)
 
 
 def _post_worker_init(worker) -> None:

@@ -137,11 +137,15 @@ class Runtime:
         # unknown store drops the line instead of trapping the guest.
         try:
             log = self._logs.get(_context_key(caller._context()))
+            if log is None:
+                return
+            length &= 0xFFFF_FFFF
+            if log.over_budget(length):  # PERF: a flooding guest costs no memory access
+                return
             memory = caller.get("memory")
-            if log is None or not isinstance(memory, wasmtime.Memory):
+            if not isinstance(memory, wasmtime.Memory):
                 return
             ptr &= 0xFFFF_FFFF
-            length &= 0xFFFF_FFFF
             if ptr + length > memory.data_len(caller):
                 log.line(3, b"mw.log called with a buffer outside guest memory")
                 return

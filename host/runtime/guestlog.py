@@ -60,6 +60,13 @@ class GuestLog:
             logger.warning("[%s] guest log over budget: %d bytes dropped", self.label, self.dropped)
             self.dropped = 0
 
+    def over_budget(self, size: int) -> bool:
+        """Count ``size`` bytes as dropped if they no longer fit this call's budget."""
+        if self.used + size > self.budget:
+            self.dropped += size
+            return True
+        return False
+
     def _admit(self, size: int) -> bool:
         if self.used + size > self.budget:
             self.dropped += size

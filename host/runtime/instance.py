@@ -141,12 +141,13 @@ class GuestInstance:
                 self.log.end_call()
 
     def memory_exhausted(self) -> bool:
-        """Whether linear memory is within one page of the stage's limit (after a trap: the
-        likely cause was a failed ``memory.grow``)."""
+        """Whether linear memory reached 3/4 of the stage's limit: after a trap, the likely
+        cause is a failed ``memory.grow`` (guests abort when allocation fails; normal ones
+        stay far below the limit)."""
         if self.closed:
             return False
         self._memory.refresh()
-        return self._memory.size() + 65536 > self.limits.max_memory_bytes
+        return self._memory.size() * 4 >= self.limits.max_memory_bytes * 3
 
     # ---- ownership ----------------------------------------------------------------------
 
