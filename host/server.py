@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import signal
-import threading
+import subprocess
+import sys
 
 from gunicorn.app.base import BaseApplication
 
 from .errors import HostError
 from .runtime import Runtime
 from .settings import Settings
-from .watch import DropFolder, LivePipeline
+from .watch import LivePipeline
 from .web import create_app, live_pipeline
 
 logger = logging.getLogger("mwhost.server")
@@ -20,8 +20,9 @@ logger = logging.getLogger("mwhost.server")
 # NOTE: the gunicorn master forks workers, so it must hold no wasmtime state: threads that
 # wasmtime starts (rayon for parallel compilation, tokio for WASI stdio) do not survive
 # fork, and a worker that inherits their half-state hangs on its first guest write to
-# stdout. Everything that compiles or instantiates outside the workers runs in a
-# *spawned* helper process (a fresh interpreter) instead.
+# stdout. Everything that compiles or instantiates outside the workers runs in a separate
+# process instead: the check in a *spawned* one (a fresh interpreter, joined before any
+# fork), the drop folder in a child started with exec (host/watch/drop_process.py).
 _SPAWN = multiprocessing.get_context("spawn")
 
 
@@ -39,19 +40,6 @@ def _check(settings: Settings) -> tuple[int, str]:
         return 0, str(err)
 
 
-def _run_drop_folder(settings: Settings) -> None:
-    """In a spawned process: apply the drop folder until the master stops us."""
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s")
-    live = LivePipeline(settings.data_dir, Runtime(parallel_compilation=True))
-    drop = DropFolder(settings.drop_folder, live.store, live.cache, live.manifests)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    drop.start()
-    stop.wait()
-    drop.stop()
-
-
 class HostApplication(BaseApplication):
     """The standalone gunicorn application (gunicorn's ``examples/standalone_app.py`` shape).
 
@@ -63,7 +51,7 @@ class HostApplication(BaseApplication):
     def __init__(self, settings: Settings, options: dict | None = None) -> None:
         self.settings = settings
         self.options = options or {}
-        self.drop_process: multiprocessing.process.BaseProcess | None = None
+        self.drop_process: subprocess.Popen | None = None
         super().__init__()
 
     def precompile(self) -> int:
@@ -90,17 +78,22 @@ class HostApplication(BaseApplication):
 
 def _when_ready(server) -> None:
     app: HostApplication = server.app
-    app.drop_process = _SPAWN.Process(target=_run_drop_folder, args=(app.settings,),
-                                      name="mwhost-drop", daemon=True)
-    app.drop_process.start()
+    # the folder exists once serving starts; files dropped before the process is up are
+    # picked up by its first scan
+    app.settings.drop_folder.mkdir(parents=True, exist_ok=True)
+    app.drop_process = subprocess.Popen([sys.executable, "-m", "host.watch.drop_process",
+                                         str(app.settings.data_dir), str(app.settings.drop_folder)])
     logger.info("watching the drop folder %s (pid %d)", app.settings.drop_folder, app.drop_process.pid)
 
 
 def _on_exit(server) -> None:
     process = server.app.drop_process
-    if process is not None and process.is_alive():
+    if process is not None and process.poll() is None:
         process.terminate()
-        process.join(5)
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def _post_worker_init(worker) -> None:

@@ -109,14 +109,16 @@ class Manifest:
     def stage(self, name: str) -> StageEntry | None:
         return next((entry for entry in self.stages if entry.name == name), None)
 
-    def with_stages(self, stages: list[StageEntry] | tuple[StageEntry, ...]) -> "Manifest":
-        """A copy with ``stages``; entries that change version push the old one to ``versions``."""
+    def with_stages(self, stages: list[StageEntry] | tuple[StageEntry, ...],
+                    keep: int = KEEP_VERSIONS) -> "Manifest":
+        """A copy with ``stages``; entries that change version push the old one to ``versions``
+        (at most ``keep`` per stage, the oldest dropped first)."""
         versions = {name: list(kept) for name, kept in self.versions.items()}
         for old in self.stages:
             new = next((entry for entry in stages if entry.name == old.name), None)
             if new is None or new.sha256 != old.sha256:
                 kept = [e for e in versions.get(old.name, []) if e.sha256 != old.sha256]
-                versions[old.name] = (kept + [old])[-KEEP_VERSIONS:]
+                versions[old.name] = (kept + [old])[-keep:]
         names = [entry.name for entry in stages]
         if len(set(names)) != len(names):
             raise ManifestError(f"stage names must be unique, got {names}")
@@ -176,16 +178,30 @@ class ManifestStore:
     def __init__(self, data_dir: pathlib.Path) -> None:
         self.data_dir = data_dir
         self.path = data_dir / "manifest.json"
+        # NOTE: a copy of the last manifest this store wrote, for a process that starts
+        # while manifest.json is damaged (a new worker) and for the next write.
+        self.last_good_path = data_dir / "manifest.last-good.json"
         self.lock_path = data_dir / "manifest.lock"
 
     def read(self) -> Manifest | None:
         """The current manifest, None if there is none yet; ManifestError if it is bad."""
+        return self._read(self.path)
+
+    def read_good(self) -> Manifest | None:
+        """The current manifest or, when it is damaged, the last one written whole."""
         try:
-            data = self.path.read_bytes()
+            return self.read()
+        except ManifestError:
+            return self._read(self.last_good_path)
+
+    @staticmethod
+    def _read(path: pathlib.Path) -> Manifest | None:
+        try:
+            data = path.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as err:
-            raise ManifestError(f"cannot read {self.path}: {err.strerror}") from err
+            raise ManifestError(f"cannot read {path}: {err.strerror}") from err
         return Manifest.from_bytes(data)
 
     @contextlib.contextmanager
@@ -205,8 +221,10 @@ class ManifestStore:
         ``change`` runs under the lock and may raise to abort; nothing is written then.
         """
         with self.locked():
-            current = self.read() or Manifest()
+            current = self.read_good() or Manifest()
             updated = dataclasses.replace(change(current), generation=current.generation + 1,
                                           source=source, written_at=time.time())
-            write_atomic(self.path, updated.to_bytes())
+            data = updated.to_bytes()
+            write_atomic(self.path, data)
+            write_atomic(self.last_good_path, data)
             return updated

@@ -49,9 +49,9 @@ class LivePipeline:
         live = cls(settings.data_dir, runtime)
         entries = config_entries(settings, live.store)
         try:
-            current = live.manifests.read() or Manifest()
+            current = live.manifests.read_good() or Manifest()
         except ManifestError as err:
-            logger.error("the manifest is unreadable, seeding it from %s again: %s", settings.source, err)
+            logger.error("no readable manifest, seeding it from %s again: %s", settings.source, err)
             current = Manifest()
         candidate = reseeded(current, entries)
         if candidate is not None:
@@ -74,7 +74,8 @@ class LivePipeline:
         with self._reload_lock:
             current = self.holder.current
             try:
-                manifest = self.manifests.read()
+                # a process that serves nothing yet starts from the last good manifest
+                manifest = self.manifests.read() if current.generation else self.manifests.read_good()
             except ManifestError as err:
                 logger.error("manifest not applied, keeping generation %d: %s", current.generation, err)
                 return False

@@ -18,12 +18,17 @@ logger = logging.getLogger("mwhost.watch")
 POLLING_ENV = "MWHOST_WATCH_POLLING"
 
 
+# NOTE: inotify also reports opens and read-only closes; reacting to those would make every
+# reader of the manifest wake every watcher (which reads it again...).
+_CHANGES = {"created", "modified", "moved", "deleted", "closed"}
+
+
 class _Callback(FileSystemEventHandler):
     def __init__(self, on_path: Callable[[pathlib.Path], None]) -> None:
         self.on_path = on_path
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.is_directory:
+        if event.is_directory or event.event_type not in _CHANGES:
             return
         for path in (event.src_path, getattr(event, "dest_path", "")):
             if path:
