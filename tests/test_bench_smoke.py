@@ -31,3 +31,10 @@ def test_soak_and_propagation_benchmarks_run_in_smoke_mode():
                                 capture_output=True, text=True, timeout=300, cwd=ROOT)
         assert result.returncode == 0, result.stderr
         assert expected in result.stdout
+
+
+def test_limits_cost_benchmark_runs_in_smoke_mode():
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "limits_cost.py"), "--smoke"],
+                            capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "fuel on / off" in result.stdout

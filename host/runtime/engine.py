@@ -35,9 +35,9 @@ class Flavour:
     metering is a separate flavour because it is an engine-wide setting that costs every
     call (compiled artifacts of the two flavours are not interchangeable)."""
 
-    def __init__(self, parallel_compilation: bool, fuel: bool, host_log) -> None:
+    def __init__(self, parallel_compilation: bool, fuel: bool, host_log, epoch: bool = True) -> None:
         config = wasmtime.Config()
-        config.epoch_interruption = True
+        config.epoch_interruption = epoch
         config.consume_fuel = fuel
         config.parallel_compilation = parallel_compilation
         self.fuel = fuel
@@ -48,7 +48,7 @@ class Flavour:
         log_type = wasmtime.FuncType([wasmtime.ValType.i32()] * 3, [])
         self.linker.define_func("mw", "log", log_type, host_log, access_caller=True)
         #: what a compiled artifact depends on besides the module bytes (see registry.cache)
-        self.key = f"wasmtime-{_WASMTIME_VERSION}-epoch{'-fuel' if fuel else ''}"
+        self.key = f"wasmtime-{_WASMTIME_VERSION}-{'epoch' if epoch else 'noepoch'}{'-fuel' if fuel else ''}"
 
 
 class Runtime:
@@ -59,9 +59,12 @@ class Runtime:
     a process forked from one that compiled in parallel (rayon's pool does not survive fork).
     """
 
-    def __init__(self, parallel_compilation: bool = True) -> None:
+    def __init__(self, parallel_compilation: bool = True, *, epoch_interruption: bool = True) -> None:
+        # NOTE: epoch_interruption=False exists to measure what the wall-time limit costs
+        # (bench/limits_cost.py); without it a guest that never returns blocks its worker.
         self._parallel = parallel_compilation
-        self.plain = Flavour(parallel_compilation, False, self._host_log)
+        self._epoch = epoch_interruption
+        self.plain = Flavour(parallel_compilation, False, self._host_log, epoch_interruption)
         self._fueled: Flavour | None = None
         self.engine = self.plain.engine
         self.linker = self.plain.linker
@@ -84,7 +87,7 @@ class Runtime:
         if not fuel:
             return self.plain
         if self._fueled is None:
-            self._fueled = Flavour(self._parallel, True, self._host_log)
+            self._fueled = Flavour(self._parallel, True, self._host_log, self._epoch)
         return self._fueled
 
     # ---- epoch ticker -------------------------------------------------------------------
