@@ -12,13 +12,27 @@
     │       └── ModuleRefused  it breaks the ABI's export/import rules or version
     ├── RegistryError          the module store or cache failed
     ├── StageLoadError         a configured stage could not be loaded (names stage and module)
-    └── DropRejected           a file in the drop folder was not applied (says why)
+    ├── DropRejected           a file in the drop folder was not applied (says why)
+    └── AdminError             an admin API call was refused; renders itself as problem+json
+        ├── AdminBadRequest        400 not a module, a bad parameter, bad JSON
+        ├── AdminUnauthorized      401 no token, or a bad or expired one
+        ├── AdminForbidden         403 the token lacks the scope
+        │   └── SignatureRefused   403 the module is unsigned or badly signed
+        ├── AdminNotFound          404 no such stage or version
+        ├── AdminConflict          409 nothing to roll back to, or a stale order
+        ├── ModuleTooLarge         413 the module is over the upload limit
+        ├── UnsupportedModuleType  415 the body is not sent as application/wasm
+        ├── ModuleRejected         422 the module failed a check before serving (names which)
+        └── AdminUnavailable       503 the admin API has no way to check tokens
 
 A request-time failure of one stage (``AbiError`` or ``GuestError``) fails that request by the
-stage's ``on_error`` policy; it never escapes into the worker.
+stage's ``on_error`` policy; it never escapes into the worker. An ``AdminError`` means the call
+changed nothing.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class HostError(Exception):
@@ -88,3 +102,80 @@ class StageLoadError(HostError):
 
 class DropRejected(HostError):
     """A file in the drop folder was not applied; the message says why."""
+
+
+class AdminError(HostError):
+    """An admin API call was refused and changed nothing. Renders itself as an RFC 9457
+    problem: ``status``, ``title``, a ``detail`` a person can act on, and extension members
+    (``check``, ``stage``...) a client can act on."""
+
+    status = 500
+    title = "Internal Server Error"
+
+    def __init__(self, detail: str, **members: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.members = members
+
+    def problem(self) -> dict[str, Any]:
+        return {"type": "about:blank", "title": self.title, "status": self.status,
+                "detail": self.detail, **self.members}
+
+
+class AdminBadRequest(AdminError):
+    """The call is malformed: not a module, an unknown or invalid parameter, bad JSON."""
+
+    status, title = 400, "Bad Request"
+
+
+class AdminUnauthorized(AdminError):
+    """No bearer token, or one that is malformed, badly signed or expired."""
+
+    status, title = 401, "Unauthorized"
+
+
+class AdminForbidden(AdminError):
+    """A valid token without the admin scope."""
+
+    status, title = 403, "Forbidden"
+
+
+class SignatureRefused(AdminForbidden):
+    """Trusted publisher keys are configured and the module is unsigned or badly signed."""
+
+
+class AdminNotFound(AdminError):
+    """No such stage, or no such kept version of it."""
+
+    status, title = 404, "Not Found"
+
+
+class AdminConflict(AdminError):
+    """The call does not fit the current pipeline (nothing to roll back to, a stale order)."""
+
+    status, title = 409, "Conflict"
+
+
+class ModuleTooLarge(AdminError):
+    """The uploaded module is larger than ``[admin] max_module_mb``."""
+
+    status, title = 413, "Content Too Large"
+
+
+class UnsupportedModuleType(AdminError):
+    """The upload's body is not declared as ``application/wasm``."""
+
+    status, title = 415, "Unsupported Media Type"
+
+
+class ModuleRejected(AdminError):
+    """The module failed a check before serving: ABI, imports, instantiation, ``mw_init`` or a
+    probe request; ``check`` names which."""
+
+    status, title = 422, "Unprocessable Content"
+
+
+class AdminUnavailable(AdminError):
+    """The admin API cannot check tokens (no secret or public key configured): it stays shut."""
+
+    status, title = 503, "Service Unavailable"

@@ -11,8 +11,8 @@ import host
 
 PACKAGE = pathlib.Path(host.__file__).resolve().parent
 # a layer may import the layers listed before it (and the leaves), never one after it
-ORDER = ["abi", "runtime", "registry", "pipeline", "watch", "web", "admin"]
-LEAVES = {"errors", "settings", "metrics"}
+ORDER = ["abi", "runtime", "registry", "pipeline", "watch", "admin", "web"]
+LEAVES = {"errors", "settings", "metrics", "tracing", "logs"}
 # testing.py ships falcon.testing-based helpers for users, like falcon's own testing package
 FRAMEWORK_OWNERS = {"wasmtime": {"runtime"}, "falcon": {"web", "admin", "testing"}}
 

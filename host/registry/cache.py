@@ -42,6 +42,12 @@ class CompileCache:
                 # NOTE: a stale or damaged artifact is rebuilt, never trusted.
                 logger.warning("recompiling %s: %s", sha256[:12], err)
         module = GuestModule.from_bytes(self.runtime, wasm, fuel)
-        if artifact is not None:
-            write_atomic(artifact, module.serialize())
+        self.keep(module)
         return module
+
+    def keep(self, module: GuestModule) -> None:
+        """Store ``module``'s compiled artifact (compiled elsewhere, e.g. by a check that must
+        not write before it passed), so the next load only deserializes it."""
+        artifact = self.artifact_path(module.sha256, module.fuel)
+        if artifact is not None and not artifact.exists():
+            write_atomic(artifact, module.serialize())

@@ -1,0 +1,42 @@
+"""Mounting the admin API on a falcon app (``create_app`` does it)."""
+
+from __future__ import annotations
+
+import falcon
+
+from ..errors import AdminError
+from ..settings import AdminSettings
+from ..watch import LivePipeline
+from .auth import Authenticator
+from .problems import ADMIN_PREFIX, error_serializer, handle_admin_error
+from .resources import (
+    Admin, MiddlewareResource, OpenApiResource, OrderResource, PipelineResource, RollbackResource,
+    UnknownAdminPath, VersionsResource,
+)
+from .signatures import TrustedKeys
+
+PIPELINE_PATH = "/_admin/pipeline"
+MIDDLEWARE_PATH = "/_admin/middlewares/{name}"
+OPENAPI_PATH = "/_admin/openapi.json"
+
+
+def build_admin(live: LivePipeline, settings: AdminSettings) -> Admin:
+    """The admin API's shared parts for ``live``; ``ConfigError`` for a bad key or secret."""
+    return Admin(live, settings, Authenticator.from_settings(settings), TrustedKeys.from_paths(settings.trusted_keys))
+
+
+def mount_admin(app: falcon.App, admin: Admin) -> None:
+    """Add every admin route to ``app``, with problem+json errors on admin paths."""
+    app.add_route(PIPELINE_PATH, PipelineResource(admin))
+    app.add_route(f"{PIPELINE_PATH}/order", OrderResource(admin))
+    app.add_route(MIDDLEWARE_PATH, MiddlewareResource(admin))
+    app.add_route(f"{MIDDLEWARE_PATH}/versions", VersionsResource(admin))
+    app.add_route(f"{MIDDLEWARE_PATH}/rollback", RollbackResource(admin))
+    app.add_route(OPENAPI_PATH, OpenApiResource(admin))
+    # NOTE: sinks added later take precedence, so this one wins over an app's catch-all sink
+    # (the demo echo) for /_admin/ paths that no route above serves.
+    app.add_sink(UnknownAdminPath(), ADMIN_PREFIX)
+    app.add_error_handler(AdminError, handle_admin_error)
+    # NOTE: wrap the app's current serializer (falcon keeps it in a private attribute) so
+    # paths outside /_admin/ keep whatever rendering the app had.
+    app.set_error_serializer(error_serializer(app._serialize_error))

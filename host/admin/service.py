@@ -1,0 +1,155 @@
+"""What the admin API does, without HTTP: read the pipeline, upload, roll back, remove, reorder.
+
+A write is a manifest write: checks first (nothing is written while they run), then one
+``ManifestStore.update`` computed from the latest manifest under its lock, then this
+process's ``LivePipeline.reload()`` so the worker that took the call serves the result at
+once; every other worker follows through its manifest watcher.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any, Callable, Mapping
+
+from ..errors import AdminError, GuestLoadError, HostError, ModuleRejected
+from ..pipeline import Stage
+from ..registry import Manifest, ManifestError, StageEntry
+from ..settings import AdminSettings
+from ..watch import LivePipeline
+from .changes import Unchanged, check_position, history, placed, removed, reordered, rollback_target, rolled_back
+from .checks import check_module, run_probes
+from .params import check_name, parse_upload
+from .signatures import TrustedKeys
+
+
+def entry_json(entry: StageEntry, **extra: Any) -> dict[str, Any]:
+    return {**entry.to_json(), **extra}
+
+
+class AdminService:
+    """The admin operations on one process's live pipeline."""
+
+    def __init__(self, live: LivePipeline, admin: AdminSettings, trusted: TrustedKeys) -> None:
+        self.live = live
+        self.admin = admin
+        self.trusted = trusted
+
+    # ---- reads --------------------------------------------------------------------------
+
+    def manifest(self) -> Manifest:
+        try:
+            return self.live.manifests.read() or Manifest()
+        except ManifestError as err:
+            raise AdminError(f"the manifest is unreadable, so nothing can change until it is fixed: {err}") from err
+
+    def pipeline(self) -> dict[str, Any]:
+        manifest = self.manifest()
+        return {
+            "generation": manifest.generation,
+            "served_generation": self.live.generation,
+            "pid": os.getpid(),
+            "source": manifest.source,
+            "written_at": manifest.written_at,
+            "stages": [entry_json(entry, position=i, kept_versions=len(_earlier(manifest, entry)))
+                       for i, entry in enumerate(manifest.stages)],
+        }
+
+    def versions(self, name: str) -> dict[str, Any]:
+        check_name(name)
+        manifest = self.manifest()
+        versions = history(manifest, name)
+        return {"name": name, "generation": manifest.generation,
+                "active": next((entry.sha256 for entry, active in versions if active), None),
+                "versions": [entry_json(entry, active=active) for entry, active in versions]}
+
+    def health(self) -> dict[str, Any]:
+        pipeline = self.live.holder.current
+        return {"status": "ok", "pid": os.getpid(), "generation": pipeline.generation,
+                "stages": [{"name": stage.name, "version": stage.version} for stage in pipeline.stages]}
+
+    # ---- writes -------------------------------------------------------------------------
+
+    def upload(self, name: str, wasm: bytes, params: Mapping[str, Any], signature: str | None) -> dict[str, Any]:
+        """Check ``wasm`` as stage ``name`` and make it the active version (see ``checks``)."""
+        check_name(name)
+        current = self.manifest()
+        options = parse_upload(params, current.stage(name))
+        others = len([e for e in current.stages if e.name != name])
+        check_position(options.position, others, name)
+        sha256 = hashlib.sha256(wasm).hexdigest()
+        signed_by = self.trusted.check(sha256, signature)
+        settings = options.stage_settings(name)
+        try:
+            checked = check_module(settings, wasm, self.live.cache.runtime, options.samples)
+        except ModuleRejected as err:
+            if err.members.get("check") == "init" and "config" not in params and options.config:
+                err.detail += " (the config was kept from the current version; send config to replace it)"
+            raise
+        entry = StageEntry.from_settings(settings, sha256, "admin")
+
+        def change(manifest: Manifest) -> Manifest:
+            updated = placed(manifest, entry, options.position, self.admin.keep_versions)
+            self.live.store.put(wasm)  # NOTE: under the lock, once nothing can refuse any more
+            return updated
+
+        manifest, changed = self._write(change)
+        self.live.cache.keep(checked.module)
+        self.live.reload()
+        position = next(i for i, e in enumerate(manifest.stages) if e.name == name)
+        return {**entry_json(entry, position=position), "generation": manifest.generation,
+                "served_generation": self.live.generation, "changed": changed,
+                "signed_by": signed_by, "probes": checked.probes}
+
+    def rollback(self, name: str, sha256: str | None) -> dict[str, Any]:
+        """Make the newest earlier version (or the kept version ``sha256``) active again."""
+        check_name(name)
+        current = self.manifest()
+        target = rollback_target(current, name, sha256)
+        self._check_kept(target)
+        previous = current.stage(name)
+        manifest, _ = self._write(lambda m: rolled_back(m, name, target.sha256, self.admin.keep_versions))
+        self.live.reload()
+        return {**entry_json(target), "previous": previous.sha256 if previous else None,
+                "generation": manifest.generation, "served_generation": self.live.generation}
+
+    def remove(self, name: str) -> dict[str, Any]:
+        check_name(name)
+        entry = self.manifest().stage(name)
+        manifest, _ = self._write(lambda m: removed(m, name, self.admin.keep_versions))
+        self.live.reload()
+        return {"name": name, "removed": entry.sha256 if entry else None,
+                "generation": manifest.generation, "served_generation": self.live.generation}
+
+    def reorder(self, order: list[str]) -> dict[str, Any]:
+        manifest, changed = self._write(lambda m: reordered(m, order))
+        self.live.reload()
+        return {"order": [e.name for e in manifest.stages], "changed": changed,
+                "generation": manifest.generation, "served_generation": self.live.generation}
+
+    def _write(self, change: Callable[[Manifest], Manifest]) -> tuple[Manifest, bool]:
+        """Apply ``change`` to the latest manifest under the lock; (manifest, whether written)."""
+        try:
+            return self.live.manifests.update(change, source="admin"), True
+        except Unchanged:
+            return self.manifest(), False
+        except ManifestError as err:
+            raise AdminError(f"the manifest is unreadable, so nothing can change until it is fixed: {err}") from err
+
+    def _check_kept(self, entry: StageEntry) -> None:
+        """A kept version still loads and answers the probes (its module is still in the store)."""
+        try:
+            stage = Stage.load(entry.settings(self.live.store), self.live.store.get(entry.sha256), self.live.cache)
+        except GuestLoadError as err:
+            raise ModuleRejected(f"version {entry.sha256[:12]} of {entry.name!r} no longer starts: {err}",
+                                 check="init") from err
+        except HostError as err:
+            raise AdminError(f"version {entry.sha256[:12]} of {entry.name!r} cannot be read: {err}") from err
+        try:
+            run_probes(stage)
+        finally:
+            stage.close()
+
+
+def _earlier(manifest: Manifest, entry: StageEntry) -> list[StageEntry]:
+    return [e for e in manifest.versions.get(entry.name, ()) if e.sha256 != entry.sha256]
