@@ -7,6 +7,7 @@ import pathlib
 
 import falcon
 
+from ..admin import build_admin, mount_admin
 from ..registry import demo_settings
 from ..runtime import Runtime, default_runtime
 from ..settings import Settings, load_settings
@@ -41,13 +42,17 @@ def create_app(config: Config = None, app: falcon.App | None = None, *,
     """The host app: ``config`` is a path to an ``mwhost.toml``, a ``Settings``, or None.
 
     With ``app`` the pipeline is added to that app as a ``WasmMiddleware``; without it a new
-    app answers every method and path with the demo echo. Both get ``GET /_admin/health``.
-    Raises ``ConfigError`` or ``StageLoadError`` naming what is wrong; nothing is served
-    half-loaded. The pipeline follows the manifest in ``data_dir`` once
+    app answers every method and path with the demo echo. Both get the admin API
+    (``/_admin/...``, docs/admin.md): it needs a bearer token checked with ``[admin]
+    jwt_secret`` / ``jwt_public_key`` or ``$MWHOST_ADMIN_JWT_SECRET``, and answers 503 while
+    none is configured. Raises ``ConfigError`` or ``StageLoadError`` naming what is wrong;
+    nothing is served half-loaded. The pipeline follows the manifest in ``data_dir`` once
     ``live_pipeline(app).start_watching()`` runs in the serving process (``mwhost serve``
     does it in every worker).
     """
-    live = load_live(resolve_settings(config), runtime)
+    settings = resolve_settings(config)
+    live = load_live(settings, runtime)
+    admin = build_admin(live, settings.admin)
     middleware = WasmMiddleware(live.holder)
     middleware.live = live
     if app is None:
@@ -55,7 +60,8 @@ def create_app(config: Config = None, app: falcon.App | None = None, *,
         app.add_sink(EchoSink(), r"/")
     else:
         app.add_middleware(middleware)
-    app.add_route(HEALTH_PATH, HealthResource(live))
+    mount_admin(app, admin)
+    app.add_route(HEALTH_PATH, HealthResource(admin))
     return app
 
 

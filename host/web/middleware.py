@@ -9,6 +9,7 @@ from ..pipeline import PipelineHolder, RequestState, ResponseState, response_pha
 from .wsgi_headers import environ_headers, write_environ_headers
 
 _STATE = "mwhost"  # attribute on req.context holding the RequestState
+ADMIN_PREFIX = "/_admin/"
 
 
 class WasmMiddleware:
@@ -27,6 +28,10 @@ class WasmMiddleware:
         # PERF: the measured hot path; one read of the current pipeline, nothing else shared.
         pipeline = self.holder.current
         if not pipeline.stages:
+            return
+        if req.path.startswith(ADMIN_PREFIX):
+            # NOTE: the admin API is the control plane: no stage sees it, so a broken or hostile
+            # stage can never lock operators out of a rollback. It has its own token auth.
             return
         env = req.env
         headers = environ_headers(env)

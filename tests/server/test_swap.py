@@ -181,8 +181,7 @@ def test_a_torn_manifest_changes_nothing(tmp_path):
         operator.manifests.path.write_bytes(data)  # whole, but its checksum does not match
         time.sleep(1.5)
         for _ in range(20):
-            status, health = served.get_json("/_admin/health")
-            assert status == 200 and health["generation"] == generation
+            assert served.health()["generation"] == generation
             assert served.get_json("/")[1]["ctx"] == {"version": "1"}
         # and the next proper write goes through
         operator.manifests.path.write_bytes(good)
@@ -205,7 +204,7 @@ def test_a_killed_worker_is_replaced_and_serves_the_current_generation(tmp_path)
         seen = {}
         deadline = time.monotonic() + 20
         while newcomer - set(seen) and time.monotonic() < deadline:
-            status, health = served.get_json("/_admin/health")
+            health = served.health()
             seen[health["pid"]] = health["generation"]
         assert newcomer <= set(seen), (newcomer, seen)
         assert all(seen[pid] == generation for pid in newcomer)

@@ -1,0 +1,123 @@
+"""Bad admin calls against real gunicorn with 4 workers: each gets the right status and a
+problem+json body that says what is wrong, and changes nothing (manifest bytes, module store,
+compile cache, and what every worker serves)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import pathlib
+import urllib.parse
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from host.admin.signatures import encode_signature, keygen, sign
+from host.admin.auth import load_private_key
+from tests.admin.support import WASM, Bad, bad_inputs, tagger
+from tests.server.gunicorn_process import serve
+from tests.server.test_swap import wait_for
+
+pytestmark = pytest.mark.slow
+
+WORKERS = 4
+OTHER_KEY = Ed25519PrivateKey.generate()
+BAD_INPUTS = bad_inputs(OTHER_KEY)
+BASELINE_CTX = {"version": "2", "solo": "yes"}
+
+
+class Host:
+    """The served host and the publisher key it trusts."""
+
+    def __init__(self, served, key, data_dir: pathlib.Path) -> None:
+        self.served = served
+        self.key = key
+        self.data_dir = data_dir
+
+    def call(self, case: Bad) -> tuple[int, dict[str, str], bytes]:
+        headers = dict(case.headers)
+        headers.update(case.auth() if case.auth else self.served.admin_headers())
+        if case.body is not None and case.signature is not None:
+            headers["X-Mwhost-Signature"] = case.signature
+        elif case.body is not None and case.sign and case.headers.get("Content-Type") == WASM:
+            headers["X-Mwhost-Signature"] = encode_signature(sign(case.body, self.key))
+        path = case.path + (f"?{urllib.parse.urlencode(case.params)}" if case.params else "")
+        if case.id == "oversize":
+            return self._headers_only(path, headers, 2 * 1024 * 1024)
+        return self.served.request(case.method, path, headers, case.body)
+
+    def _headers_only(self, path: str, headers: dict, length: int) -> tuple[int, dict[str, str], bytes]:
+        """Announce ``length`` bytes and send none: the server must answer from the headers alone."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.served.port, timeout=10)
+        try:
+            conn.putrequest("PUT", path)
+            for name, value in {**headers, "Content-Length": str(length)}.items():
+                conn.putheader(name, value)
+            conn.endheaders()
+            response = conn.getresponse()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        finally:
+            conn.close()
+
+    def state(self) -> tuple:
+        """Everything a refused call must leave as it was."""
+        listing = lambda folder: sorted(p.name for p in (self.data_dir / folder).iterdir())  # noqa: E731
+        return ((self.data_dir / "manifest.json").read_bytes(), listing("modules"), listing("cache"))
+
+    def serves_baseline(self, generation: int) -> None:
+        for _ in range(8):
+            status, echoed = self.served.get_json("/")
+            assert status == 200 and echoed["ctx"] == BASELINE_CTX
+        assert self.served.health()["generation"] == generation
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("bad-inputs")
+    private, public = keygen(tmp_path / "publisher")
+    (tmp_path / "tag.wasm").write_bytes(tagger("version", "1"))
+    (tmp_path / "solo.wasm").write_bytes(tagger("solo", "yes"))
+    (tmp_path / "mwhost.toml").write_text(
+        '[admin]\ntrusted_keys = ["publisher.pub"]\nmax_module_mb = 1\n\n'
+        '[[middleware]]\nname = "tag"\nmodule = "tag.wasm"\n\n'
+        '[[middleware]]\nname = "solo"\nmodule = "solo.wasm"\n')
+    with serve(tmp_path, "--config", str(tmp_path / "mwhost.toml"), workers=WORKERS) as served:
+        host = Host(served, load_private_key(private), tmp_path / "data")
+        # a second version of "tag" through the API, so it has one to roll back to
+        v2 = tagger("version", "2")
+        status, _, body = served.request("PUT", "/_admin/middlewares/tag", {
+            **served.admin_headers(), "Content-Type": WASM,
+            "X-Mwhost-Signature": encode_signature(sign(v2, host.key))}, v2)
+        assert status == 201, body
+        generation = json.loads(body)["generation"]
+        assert wait_for(lambda: all(served.health()["generation"] == generation for _ in range(8)), timeout=10)
+        host.generation = generation
+        yield host
+        host.serves_baseline(generation)
+        # and every one of the 4 workers still serves it after all the bad calls
+        seen = {}
+        wait_for(lambda: seen.update({(h := served.health())["pid"]: h["generation"]}) or
+                 len(seen) == WORKERS, timeout=20, interval=0)
+        assert set(seen) == served.worker_pids() and set(seen.values()) == {generation}, seen
+
+
+def test_there_are_at_least_twenty_bad_inputs():
+    assert len(BAD_INPUTS) >= 20
+    assert len({case.id for case in BAD_INPUTS}) == len(BAD_INPUTS)
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS, ids=lambda case: case.id)
+def test_a_bad_call_is_refused_with_a_problem_and_changes_nothing(host, case):
+    before = host.state()
+    status, headers, body = host.call(case)
+    assert status == case.status, body
+    assert headers["content-type"] == "application/problem+json"
+    problem = json.loads(body)
+    assert problem["status"] == case.status and problem["title"]
+    assert case.detail in problem["detail"], problem
+    if case.check:
+        assert problem["check"] == case.check, problem
+    if status == 401:
+        assert headers["www-authenticate"].startswith("Bearer")
+    assert host.state() == before
+    host.serves_baseline(host.generation)
