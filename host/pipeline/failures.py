@@ -38,7 +38,7 @@ class FailureLog:
     def __init__(self) -> None:
         self._last: dict[str, list] = {}  # kind -> [last logged at, suppressed since]
 
-    def report(self, stage, err: Exception, phase: str) -> None:
+    def report(self, stage, err: Exception, phase: str, request_id: str | None = None) -> None:
         kind = failure_kind(err)
         now = time.monotonic()
         entry = self._last.get(kind)
@@ -55,4 +55,4 @@ class FailureLog:
             f"; guest stderr: {' | '.join(stderr)}" if stderr else "",
             f" [{suppressed} more like it in the last {LOG_INTERVAL_S:.0f}s not logged]" if suppressed else "",
             extra={"stage": stage.name, "version": stage.version, "phase": phase, "kind": kind,
-                   "trap_code": getattr(err, "trap_code", None)})
+                   "trap_code": getattr(err, "trap_code", None), "request_id": request_id})

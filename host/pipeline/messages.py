@@ -32,6 +32,13 @@ class RequestState:
         self.edited_names: set[str] = set()
         self.edited_target = False
 
+    def request_id(self) -> str | None:
+        """The request's id for logs: a stage's ``request_id`` ctx, else ``x-request-id``."""
+        rid = self.ctx.get("request_id")
+        if rid is None:
+            rid = next((value for name, value in self.headers if name == "x-request-id"), None)
+        return rid
+
     def apply(self, action: Action) -> None:
         """Apply a ``continue`` action's request edits and ctx."""
         if action.remove_headers or action.set_headers:

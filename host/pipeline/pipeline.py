@@ -23,9 +23,9 @@ class Pipeline:
         """Run the request phase; a ``respond`` action (a stage's or a failure's) ends it."""
         for stage in self.stages:
             try:
-                action = stage.on_request(state)
+                action = stage.call_request(state)
             except STAGE_FAILURES as err:
-                stage.failed(err, "request")
+                stage.failed(err, "request", state.request_id())
                 if stage.fail_open:
                     continue
                 status, headers, body = stage_failed(stage.name)

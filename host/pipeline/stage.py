@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import time
+import weakref
 
 from ..abi import Codec
 from ..abi.codec import decode_action, decode_response_action
 from ..abi.messages import Action, ResponseAction
 from ..errors import AbiError, GuestError, GuestLoadError
+from ..metrics import METRICS
 from ..registry import CompileCache
 from ..runtime import GuestInstance, GuestModule
 from ..settings import StageSettings
-from .failures import FailureLog, annotate
+from ..tracing import parent_context, stage_tracer
+from .failures import FailureLog, annotate, failure_kind
 from .messages import RequestState, ResponseState
 
 logger = logging.getLogger("mwhost.pipeline")
@@ -63,7 +66,8 @@ class Stage:
 
     __slots__ = ("settings", "name", "module", "version", "label", "fail_open", "key",
                  "has_on_response", "_config", "_idle", "_actions", "_response_actions",
-                 "_failures", "_backoff_until", "_backoff_s")
+                 "_failures", "_backoff_until", "_backoff_s", "live_instances", "_meters",
+                 "_tracer", "call_request", "call_response", "__weakref__")
 
     def __init__(self, settings: StageSettings, module: GuestModule) -> None:
         self.settings = settings
@@ -84,6 +88,14 @@ class Stage:
         self._failures = FailureLog()
         self._backoff_until = 0.0
         self._backoff_s = 0.0
+        self.live_instances = 0
+        self._meters = {phase: METRICS.meter(self.name, self.version, phase) for phase in ("request", "response")}
+        METRICS.track_instances(self.name, self.version, weakref.ref(self))
+        # NOTE: tracing is chosen here, once: without an SDK the untraced methods are used
+        # as they are and a request pays nothing for it.
+        self._tracer = stage_tracer()
+        self.call_request = self._traced_request if self._tracer else self.on_request
+        self.call_response = self._traced_response if self._tracer else self.on_response
 
     @classmethod
     def load(cls, settings: StageSettings, wasm: bytes, cache: CompileCache) -> "Stage":
@@ -102,7 +114,12 @@ class Stage:
         except BaseException:
             instance.close()
             raise
+        self.live_instances += 1
         return _Slot(instance)
+
+    def _discard(self, slot: _Slot) -> None:
+        slot.instance.close()
+        self.live_instances -= 1
 
     def _acquire(self) -> _Slot:
         # NOTE: list.pop and list.append are atomic under the GIL: no lock needed.
@@ -134,19 +151,31 @@ class Stage:
     def close(self) -> None:
         """Free the idle instances (those in use are freed by the calls that hold them)."""
         while self._idle:
-            self._idle.pop().instance.close()
+            self._discard(self._idle.pop())
 
     def __del__(self) -> None:
-        self.close()
+        try:
+            self.close()
+            for meter in self._meters.values():
+                METRICS.retire(meter)
+        except Exception:  # noqa: BLE001 - at interpreter exit module globals may be gone
+            pass
 
-    def failed(self, err: Exception, phase: str) -> None:
-        """Report a failure (rate-limited per kind), with what an operator needs to find the culprit."""
-        self._failures.report(self, err, phase)
+    def failed(self, err: Exception, phase: str, request_id: str | None = None) -> None:
+        """Count and report a failure (the log line is rate-limited per kind), with what an
+        operator needs to find the culprit."""
+        self._meters[phase].failure(failure_kind(err))
+        self._failures.report(self, err, phase, request_id)
 
     # ---- calls --------------------------------------------------------------------------
 
     def on_request(self, state: RequestState) -> Action:
-        slot = self._acquire()
+        started = time.perf_counter()
+        try:
+            slot = self._acquire()
+        except BaseException:
+            self._meters["request"].record(time.perf_counter() - started, False)
+            raise
         try:
             message = slot.codec.encode_request(
                 state.method, state.path, state.query, state.headers,
@@ -154,13 +183,20 @@ class Stage:
             action = _decoded(slot.instance.on_request(message), self._actions, decode_action)
         except BaseException as err:
             annotate(err, slot.instance)
-            slot.instance.close()  # its memory may be half-written: never reuse it
+            self._discard(slot)  # its memory may be half-written: never reuse it
+            self._meters["request"].record(time.perf_counter() - started, False)
             raise
         self._idle.append(slot)
+        self._meters["request"].record(time.perf_counter() - started, True)
         return action
 
     def on_response(self, state: RequestState, response: ResponseState) -> ResponseAction:
-        slot = self._acquire()
+        started = time.perf_counter()
+        try:
+            slot = self._acquire()
+        except BaseException:
+            self._meters["response"].record(time.perf_counter() - started, False)
+            raise
         try:
             message = slot.codec.encode_response(
                 response.status, response.headers, state.ctx, state.method, state.path)
@@ -168,7 +204,28 @@ class Stage:
                               decode_response_action)
         except BaseException as err:
             annotate(err, slot.instance)
-            slot.instance.close()
+            self._discard(slot)
+            self._meters["response"].record(time.perf_counter() - started, False)
             raise
         self._idle.append(slot)
+        self._meters["response"].record(time.perf_counter() - started, True)
         return action
+
+    # ---- traced calls (only when an OpenTelemetry SDK is configured) ----------------------
+
+    def _traced_request(self, state: RequestState) -> Action:
+        with self._span("request", state) as span:
+            action = self.on_request(state)
+            span.set_attribute("mwhost.outcome", "respond" if action.respond else "continue")
+            return action
+
+    def _traced_response(self, state: RequestState, response: ResponseState) -> ResponseAction:
+        with self._span("response", state) as span:
+            action = self.on_response(state, response)
+            span.set_attribute("mwhost.outcome", "ok")
+            return action
+
+    def _span(self, phase: str, state: RequestState):
+        return self._tracer.start_as_current_span(
+            f"mwhost {self.name} {phase}", context=parent_context(state.ctx.get("traceparent")),
+            attributes={"mwhost.stage": self.name, "mwhost.version": self.version, "mwhost.phase": phase})

@@ -1,0 +1,57 @@
+"""Logging set-up: plain text or one JSON object per line, with request context.
+
+Every log record mwhost writes about a stage carries ``stage`` and ``version`` (failures
+also ``phase`` and ``kind``); a record made while a request is being handled also carries
+that request's ``request_id`` (the ``request_id`` ctx a stage set, else the
+``x-request-id`` header) and the pipeline ``generation`` serving it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import time
+
+#: (request_id, generation) of the request being handled in this thread, if any
+REQUEST: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar("mwhost_request", default=None)
+
+TEXT_FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
+_FIELDS = ("stage", "version", "phase", "kind", "trap_code", "generation", "request_id")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, pid, message and mwhost's fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "pid": record.process,
+            "message": record.getMessage(),
+        }
+        current = REQUEST.get()
+        if current is not None:
+            entry["request_id"], entry["generation"] = current
+        for field in _FIELDS:
+            value = getattr(record, field, None)
+            if value is not None:
+                entry[field] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(log_format: str = "text", level: int = logging.INFO) -> None:
+    """Root logging for ``mwhost serve``: ``text`` or ``json`` lines on stderr."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def json_enabled() -> bool:
+    """Whether a JSON formatter is installed (the web layer then records request context)."""
+    return any(isinstance(h.formatter, JsonFormatter) for h in logging.getLogger().handlers)
