@@ -54,9 +54,9 @@ def response_phase(state: RequestState, response: ResponseState) -> None:
         if not stage.has_on_response:
             continue
         try:
-            action = stage.on_response(state, response)
+            action = stage.call_response(state, response)
         except STAGE_FAILURES as err:
-            stage.failed(err, "response")
+            stage.failed(err, "response", state.request_id())
             if not stage.fail_open:
                 response.replace(*stage_failed(stage.name))
             continue

@@ -37,6 +37,9 @@ class WasmMiddleware:
         headers = environ_headers(env)
         state = RequestState(req.method, req.path, req.query_string, headers,
                              req.remote_addr or "", req.scheme)
+        traceparent = env.get("HTTP_TRACEPARENT")
+        if traceparent:
+            state.ctx["traceparent"] = traceparent  # W3C trace context, for guests and spans
         setattr(req.context, _STATE, state)
         action = pipeline.on_request(state)
         if action is not None:
