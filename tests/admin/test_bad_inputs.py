@@ -16,7 +16,7 @@ from host.admin.signatures import encode_signature, keygen, sign
 from host.admin.auth import load_private_key
 from tests.admin.support import WASM, Bad, bad_inputs, tagger
 from tests.server.gunicorn_process import serve
-from tests.server.test_swap import wait_for
+from tests.server.test_swap import swap_times, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -90,7 +90,8 @@ def host(tmp_path_factory):
             "X-Mwhost-Signature": encode_signature(sign(v2, host.key))}, v2)
         assert status == 201, body
         generation = json.loads(body)["generation"]
-        assert wait_for(lambda: all(served.health()["generation"] == generation for _ in range(8)), timeout=10)
+        assert wait_for(lambda: len(swap_times(served.output(), generation)) == WORKERS, timeout=10), \
+            served.output()
         host.generation = generation
         yield host
         host.serves_baseline(generation)
