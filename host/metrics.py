@@ -122,10 +122,16 @@ class Metrics:
                 self._retired.append((meter.labels, meter.take()))
 
     def swapped(self, result: str, generation: int | None = None) -> None:
+        """A swap was made ("ok", with the new generation) or refused ("rejected")."""
         with self._lock:
             self._pending.append(("swaps", (result,), 1))
             if generation is not None:
                 self._generation = generation
+
+    def serving(self, generation: int) -> None:
+        """The generation this process serves (without counting a swap)."""
+        with self._lock:
+            self._generation = generation
 
     def admin_operation(self, operation: str, result: str) -> None:
         with self._lock:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import shutil
 import subprocess
 import sys
 
 from gunicorn.app.base import BaseApplication
 
 from .errors import HostError
+from .metrics import METRICS, MULTIPROC_ENV, mark_process_dead
 from .runtime import Runtime
 from .settings import Settings
 from .watch import LivePipeline
@@ -52,6 +55,7 @@ class HostApplication(BaseApplication):
         self.settings = settings
         self.options = options or {}
         self.drop_process: subprocess.Popen | None = None
+        _prepare_metrics_folder(settings)
         super().__init__()
 
     def precompile(self) -> int:
@@ -69,6 +73,7 @@ class HostApplication(BaseApplication):
         self.cfg.set("on_exit", _on_exit)
         self.cfg.set("post_worker_init", _post_worker_init)
         self.cfg.set("worker_exit", _worker_exit)
+        self.cfg.set("child_exit", _child_exit)
 
     def load(self):
         # NOTE: runs in each worker after fork (no preload): every worker builds its own
@@ -96,8 +101,24 @@ def _on_exit(server) -> None:
             process.kill()
 
 
+def _prepare_metrics_folder(settings: Settings) -> None:
+    """A fresh prometheus_client multiprocess folder for this server (before any import of
+    prometheus_client: it reads the variable then); workers inherit the variable."""
+    folder = settings.data_dir / "metrics"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ[MULTIPROC_ENV] = str(folder)
+
+
 def _post_worker_init(worker) -> None:
-    live_pipeline(worker.wsgi).start_watching()
+    live = live_pipeline(worker.wsgi)
+    live.start_watching()
+    METRICS.serving(live.generation)
+    METRICS.start_flushing()
+
+
+def _child_exit(server, worker) -> None:
+    mark_process_dead(worker.pid)  # a dead worker's live gauges leave the totals
 
 
 def _worker_exit(server, worker) -> None:

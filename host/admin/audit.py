@@ -15,12 +15,21 @@ import json
 import logging
 import os
 import pathlib
+import re
 from typing import Any
+
+from ..metrics import METRICS
 
 logger = logging.getLogger("mwhost.admin")
 
 #: details longer than this are cut in the audit line (the full text went to the client)
 MAX_DETAIL = 1000
+_STAGE_IN_PATH = re.compile(r"/middlewares/[^/\s]+")
+
+
+def operation_label(action: str) -> str:
+    """A bounded metric label for an action: the route, not the stage name in it."""
+    return _STAGE_IN_PATH.sub("/middlewares/{name}", action)
 
 
 class AuditLog:
@@ -40,6 +49,9 @@ class AuditLog:
         if isinstance(entry.get("detail"), str) and len(entry["detail"]) > MAX_DETAIL:
             entry["detail"] = entry["detail"][:MAX_DETAIL] + "..."
         line = (json.dumps(entry, sort_keys=True, default=str) + "\n").encode()
+        METRICS.admin_operation(operation_label(action), result)
+        logger.info("admin %s %s by %s: %s (%s)", action, stage or "", who, result, status,
+                    extra={"stage": stage, "version": entry.get("sha256")})
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "ab") as out:

@@ -9,6 +9,7 @@ import pathlib
 import threading
 
 from ..errors import HostError
+from ..metrics import METRICS
 from ..pipeline import PipelineHolder, build_from_manifest
 from ..registry import (
     CompileCache, Manifest, ManifestError, ManifestStore, ModuleStore, config_entries, reseeded,
@@ -77,7 +78,9 @@ class LivePipeline:
                 # a process that serves nothing yet starts from the last good manifest
                 manifest = self.manifests.read() if current.generation else self.manifests.read_good()
             except ManifestError as err:
-                logger.error("manifest not applied, keeping generation %d: %s", current.generation, err)
+                logger.error("manifest not applied, keeping generation %d: %s", current.generation, err,
+                             extra={"generation": current.generation})
+                METRICS.swapped("rejected")
                 return False
             if manifest is None or manifest.generation <= current.generation:
                 return True
@@ -85,9 +88,15 @@ class LivePipeline:
                 pipeline = build_from_manifest(manifest, self.store, self.cache, previous=current)
             except HostError as err:
                 logger.error("generation %d not applied, keeping %d: %s",
-                             manifest.generation, current.generation, err)
+                             manifest.generation, current.generation, err,
+                             extra={"generation": current.generation})
+                METRICS.swapped("rejected")
                 return False
             self.holder.swap(pipeline)
+            if current.generation:  # a swap from a served generation, not the first load
+                METRICS.swapped("ok", pipeline.generation)
+            else:
+                METRICS.serving(pipeline.generation)
             logger.info("pid %d now serves generation %d (%s)", os.getpid(), pipeline.generation,
                         ", ".join(f"{s.name}@{s.version[:12]}" for s in pipeline.stages) or "no stages")
             return True

@@ -15,6 +15,7 @@ from ..watch import LivePipeline
 from .demo import EchoSink
 from .health import HealthResource
 from .middleware import WasmMiddleware
+from .observability import mount_observability
 
 Config = str | os.PathLike | Settings | None
 
@@ -62,6 +63,7 @@ def create_app(config: Config = None, app: falcon.App | None = None, *,
         app.add_middleware(middleware)
     mount_admin(app, admin)
     app.add_route(HEALTH_PATH, HealthResource(admin))
+    mount_observability(app, admin, live)
     return app
 
 

@@ -10,6 +10,7 @@ from .wsgi_headers import environ_headers, write_environ_headers
 
 _STATE = "mwhost"  # attribute on req.context holding the RequestState
 ADMIN_PREFIX = "/_admin/"
+METRICS_PATH = "/metrics"
 
 
 class WasmMiddleware:
@@ -29,9 +30,10 @@ class WasmMiddleware:
         pipeline = self.holder.current
         if not pipeline.stages:
             return
-        if req.path.startswith(ADMIN_PREFIX):
-            # NOTE: the admin API is the control plane: no stage sees it, so a broken or hostile
-            # stage can never lock operators out of a rollback. It has its own token auth.
+        if req.path.startswith(ADMIN_PREFIX) or req.path == METRICS_PATH:
+            # NOTE: the admin API and metrics are the control plane: no stage sees them, so a
+            # broken or hostile stage can never lock operators out of a rollback. They have
+            # their own token auth.
             return
         env = req.env
         headers = environ_headers(env)
