@@ -20,10 +20,13 @@ class GuestLog:
     what was dropped. The last stderr lines are kept for failure reports.
     """
 
-    __slots__ = ("label", "budget", "used", "dropped", "_partial", "_first_stderr", "_tail_stderr")
+    __slots__ = ("label", "budget", "used", "dropped", "_partial", "_first_stderr", "_tail_stderr",
+                 "_extra")
 
-    def __init__(self, label: str, budget: int) -> None:
+    def __init__(self, label: str, budget: int, version: str = "") -> None:
         self.label = label
+        # structured fields for JSON logs: the stage name (label before "@") and version
+        self._extra = {"stage": label.split("@", 1)[0], "version": version or None}
         self.budget = budget
         self.used = 0
         self.dropped = 0
@@ -57,7 +60,8 @@ class GuestLog:
                 self._partial[stream] = b""
                 self._emit(_STREAM_LEVEL[stream], stream, rest)
         if self.dropped:
-            logger.warning("[%s] guest log over budget: %d bytes dropped", self.label, self.dropped)
+            logger.warning("[%s] guest log over budget: %d bytes dropped", self.label, self.dropped,
+                           extra=self._extra)
             self.dropped = 0
 
     def over_budget(self, size: int) -> bool:
@@ -80,7 +84,7 @@ class GuestLog:
             if self._first_stderr is None:
                 self._first_stderr = text
             self._tail_stderr = (self._tail_stderr + [text])[-_KEPT_LINES:]
-        logger.log(level, "[%s] %s: %s", self.label, source, text)
+        logger.log(level, "[%s] %s: %s", self.label, source, text, extra=self._extra)
 
     def line(self, level: int, data: bytes) -> None:
         """One ``mw.log`` line."""

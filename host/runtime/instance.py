@@ -28,7 +28,7 @@ class GuestInstance:
         runtime.ensure_ticker()
         self.module = module
         self.limits = limits
-        self.log = GuestLog(label, limits.max_log_bytes)
+        self.log = GuestLog(label, limits.max_log_bytes, module.sha256)
         self._runtime = runtime
         self._deadline = runtime.deadline_ticks(limits.timeout_ms)
         self._max_output = limits.max_output_bytes

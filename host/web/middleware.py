@@ -5,6 +5,7 @@ from __future__ import annotations
 import falcon
 from falcon.util.uri import parse_query_string
 
+from ..logs import REQUEST, json_enabled
 from ..pipeline import PipelineHolder, RequestState, ResponseState, response_phase
 from .wsgi_headers import environ_headers, write_environ_headers
 
@@ -24,6 +25,8 @@ class WasmMiddleware:
     def __init__(self, holder: PipelineHolder) -> None:
         self.holder = holder
         self.live = None  # the LivePipeline feeding ``holder``, when create_app made it
+        # NOTE: chosen once: request context for log lines costs only where logs are JSON
+        self._log_context = json_enabled()
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         # PERF: the measured hot path; one read of the current pipeline, nothing else shared.
@@ -43,6 +46,8 @@ class WasmMiddleware:
         if traceparent:
             state.ctx["traceparent"] = traceparent  # W3C trace context, for guests and spans
         setattr(req.context, _STATE, state)
+        if self._log_context:
+            REQUEST.set((state.request_id(), pipeline.generation))
         action = pipeline.on_request(state)
         if action is not None:
             _respond(resp, action.status, action.headers, action.body)
