@@ -6,12 +6,16 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import pathlib
 import sys
 
 from . import __version__
 from .errors import HostError
-from .settings import SERVER_KEYS
+from .settings import SERVER_KEYS, STAGE_KEYS
+
+#: stage settings ``mwhost upload`` takes as flags (everything but name, module and config)
+SETTING_KEYS = tuple(key for key in STAGE_KEYS if key not in ("name", "module", "config"))
 
 logger = logging.getLogger("mwhost")
 
@@ -40,6 +44,7 @@ def _add_validate(commands) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .admin import announce, prepare_admin
     from .registry import demo_settings
     from .server import HostApplication, gunicorn_options
     from .settings import load_settings
@@ -53,9 +58,12 @@ def _serve(args: argparse.Namespace) -> int:
                  "data_dir": pathlib.Path(args.data_dir).resolve() if args.data_dir else None,
                  "drop_dir": pathlib.Path(args.drop_dir).resolve() if args.drop_dir else None}
     settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    startup = prepare_admin(settings)  # checks the admin keys; makes a secret when none is set
+    settings = startup.settings
     application = HostApplication(settings, gunicorn_options(settings))
     count = application.precompile()
     logger.info("pipeline of %d stage(s) checked; data in %s", count, settings.data_dir)
+    print(announce(startup, settings.bind), file=sys.stderr, flush=True)
     application.run()
     return 0
 
@@ -79,12 +87,191 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- admin API client commands (host/client.py) ----------------------------------------------
+
+def _client_parser(commands, name: str, help: str, run) -> argparse.ArgumentParser:
+    from .client import DEFAULT_URL, TOKEN_ENV, URL_ENV
+
+    parser = commands.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".")
+    parser.add_argument("--url", help=f"the host's base URL (default ${URL_ENV}, else {DEFAULT_URL})")
+    parser.add_argument("--token", help=f"admin bearer token (default ${TOKEN_ENV})")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _add_client_commands(commands) -> None:
+    upload = _client_parser(commands, "upload", "check a module on the server and make it a stage's active version",
+                            _upload)
+    upload.add_argument("module", metavar="MODULE", help="a .wasm file")
+    upload.add_argument("--name", help="stage name (default: the file name without .wasm)")
+    upload.add_argument("--signature", metavar="FILE", help="detached signature (default MODULE.sig when it exists)")
+    upload.add_argument("--config", metavar="JSON", help="the stage config as a JSON object, or @FILE")
+    upload.add_argument("--position", type=int, metavar="N", help="0-based place in the pipeline")
+    for key in SETTING_KEYS:
+        upload.add_argument(f"--{key.replace('_', '-')}", dest=key, metavar=key.upper().split("_")[-1]
+                            if key != "on_error" else "POLICY", help=STAGE_KEYS[key].doc)
+    upload.add_argument("--sample", metavar="FILE", action="append", default=[],
+                        help="JSON file with one sample request (or a list) to probe the module with; repeatable")
+    listing = _client_parser(commands, "list", "show the pipeline, or one stage's kept versions", _list)
+    listing.add_argument("name", nargs="?", metavar="NAME", help="a stage: list its versions")
+    rollback = _client_parser(commands, "rollback", "make a stage's previous (or a given) version active again",
+                              _rollback)
+    rollback.add_argument("name", metavar="NAME")
+    rollback.add_argument("--to", metavar="SHA256", help="the kept version to activate (a unique prefix will do)")
+    remove = _client_parser(commands, "remove", "remove a stage from the pipeline", _remove)
+    remove.add_argument("name", metavar="NAME")
+    reorder = _client_parser(commands, "reorder", "put the stages in a new order", _reorder)
+    reorder.add_argument("names", nargs="+", metavar="NAME", help="every stage, once, in the new order")
+
+
+def _client(args: argparse.Namespace):
+    from .client import AdminClient
+
+    return AdminClient(args.url, args.token)
+
+
+def _upload(args: argparse.Namespace) -> int:
+    from .client import format_upload
+    from .registry import read_module_file
+
+    path = pathlib.Path(args.module)
+    wasm = read_module_file(path)
+    client = _client(args)
+    signature_path = pathlib.Path(args.signature) if args.signature else path.with_name(path.name + ".sig")
+    signature = None
+    if args.signature or signature_path.exists():
+        signature = _read_text(signature_path, "signature").strip()
+    params = {"position": args.position, "config": _json_arg(args.config, "--config") if args.config else None,
+              **{key: getattr(args, key) for key in SETTING_KEYS}}
+    if args.sample:
+        samples = []
+        for sample in args.sample:
+            loaded = json.loads(_json_arg("@" + sample, "--sample"))
+            samples += loaded if isinstance(loaded, list) else [loaded]
+        params["samples"] = json.dumps(samples)
+    name = args.name or path.name.removesuffix(".wasm")
+    print(format_upload(client.upload(name, wasm, signature=signature, params=params)))
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from .client import format_pipeline, format_versions
+
+    client = _client(args)
+    print(format_versions(client.versions(args.name)) if args.name else format_pipeline(client.pipeline()))
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from .client import format_rollback
+
+    print(format_rollback(_client(args).rollback(args.name, args.to)))
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    from .client import format_remove
+
+    print(format_remove(_client(args).remove(args.name)))
+    return 0
+
+
+def _reorder(args: argparse.Namespace) -> int:
+    result = _client(args).reorder(args.names)
+    print(f"order: {', '.join(result['order'])} (generation {result['generation']})")
+    return 0
+
+
+def _read_text(path: pathlib.Path, what: str) -> str:
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise HostError(f"cannot read the {what} {path}: {getattr(err, 'strerror', None) or err}") from err
+
+
+def _json_arg(value: str, flag: str) -> str:
+    """A JSON argument given inline or as @FILE, checked to parse (the server checks the rest)."""
+    text = _read_text(pathlib.Path(value[1:]), flag) if value.startswith("@") else value
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as err:
+        raise HostError(f"{flag} is not valid JSON: {err}") from err
+    return text
+
+
+# ---- keys, signatures and tokens -----------------------------------------------------------
+
+def _add_key_commands(commands) -> None:
+    keygen = commands.add_parser("keygen", help="make an Ed25519 key pair for signing modules (or admin tokens)",
+                                 description="Write NAME.key (private, mode 0600) and NAME.pub (public, for "
+                                             "[admin] trusted_keys or jwt_public_key), both PEM.")
+    keygen.add_argument("--out", required=True, metavar="NAME", help="file name without .key/.pub")
+    keygen.set_defaults(run=_keygen)
+    sign = commands.add_parser("sign", help="sign a module for upload to a server that requires signatures",
+                               description="Write MODULE.sig: the base64 Ed25519 signature over the module's "
+                                           "raw SHA-256 digest.")
+    sign.add_argument("module", metavar="MODULE")
+    sign.add_argument("--key", required=True, metavar="NAME.key")
+    sign.add_argument("--out", metavar="FILE", help="default MODULE.sig")
+    sign.set_defaults(run=_sign)
+    token = commands.add_parser("token", help="make an admin token (scope mwhost:admin)",
+                                description="Sign an admin JWT: EdDSA with --key, else HS256 with "
+                                            "$MWHOST_ADMIN_JWT_SECRET or the --config file's [admin] jwt_secret.")
+    token.add_argument("--key", metavar="NAME.key", help="Ed25519 private key (the server has NAME.pub as "
+                                                         "[admin] jwt_public_key)")
+    token.add_argument("--config", metavar="FILE", help="an mwhost.toml with [admin] jwt_secret")
+    token.add_argument("--sub", default=os.environ.get("USER", "admin"), help="who the token names (audit log)")
+    token.add_argument("--hours", type=float, default=12.0, help="lifetime in hours (default 12)")
+    token.set_defaults(run=_token)
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    from .admin.signatures import fingerprint, keygen
+    from .admin.auth import load_public_key
+
+    private, public = keygen(args.out)
+    print(f"wrote {private} (keep it secret) and {public} (key {fingerprint(load_public_key(public, str(public)))})")
+    return 0
+
+
+def _sign(args: argparse.Namespace) -> int:
+    import hashlib
+
+    from .admin.auth import load_private_key
+    from .admin.signatures import encode_signature, fingerprint, sign
+    from .registry import read_module_file
+
+    wasm = read_module_file(pathlib.Path(args.module))
+    key = load_private_key(pathlib.Path(args.key))
+    out = pathlib.Path(args.out or f"{args.module}.sig")
+    out.write_text(encode_signature(sign(wasm, key)) + "\n")
+    print(f"wrote {out}: Ed25519 signature over sha256 {hashlib.sha256(wasm).hexdigest()} "
+          f"(key {fingerprint(key.public_key())})")
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from .admin.auth import SECRET_ENV, load_private_key, mint_token
+    from .settings import load_settings
+
+    if args.key:
+        key = load_private_key(pathlib.Path(args.key))
+    else:
+        key = os.environ.get(SECRET_ENV) or (load_settings(args.config).admin.jwt_secret if args.config else "")
+        if not key:
+            raise HostError(f"no key: pass --key NAME.key, set ${SECRET_ENV}, or --config with [admin] jwt_secret")
+    print(mint_token(key, sub=args.sub, ttl_s=args.hours * 3600))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mwhost", description="Run HTTP middleware compiled to WebAssembly.")
     parser.add_argument("--version", action="version", version=f"mwhost {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_serve(commands)
     _add_validate(commands)
+    _add_client_commands(commands)
+    _add_key_commands(commands)
     return parser
 
 

@@ -1,0 +1,149 @@
+"""A small client of the admin API, for ``mwhost upload|list|rollback|remove|reorder`` (stdlib only).
+
+A refused call raises ``AdminCallFailed`` carrying the server's problem (status, detail); the
+CLI prints the detail and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, Mapping
+
+from .errors import HostError
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+URL_ENV = "MWHOST_URL"
+TOKEN_ENV = "MWHOST_TOKEN"
+TIMEOUT_S = 60.0
+
+
+class AdminCallFailed(HostError):
+    """The admin API refused a call (``status``, ``problem``) or could not be reached (status 0)."""
+
+    def __init__(self, message: str, status: int = 0, problem: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.problem = dict(problem or {})
+
+
+class AdminClient:
+    """Calls the admin API at ``url`` with bearer ``token``."""
+
+    def __init__(self, url: str | None = None, token: str | None = None) -> None:
+        self.url = (url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
+        self.token = token or os.environ.get(TOKEN_ENV) or ""
+        if not self.token:
+            raise AdminCallFailed(f"no admin token: pass --token or set ${TOKEN_ENV} (`mwhost serve` prints "
+                                  "one when it generates its secret; `mwhost token` makes one)")
+
+    def pipeline(self) -> dict[str, Any]:
+        return self._call("GET", "/_admin/pipeline")
+
+    def versions(self, name: str) -> dict[str, Any]:
+        return self._call("GET", f"/_admin/middlewares/{_segment(name)}/versions")
+
+    def upload(self, name: str, wasm: bytes, *, signature: str | None = None,
+               params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        headers = {"Content-Type": "application/wasm"}
+        if signature:
+            headers["X-Mwhost-Signature"] = signature
+        query = {key: value for key, value in (params or {}).items() if value is not None}
+        return self._call("PUT", f"/_admin/middlewares/{_segment(name)}", query, wasm, headers)
+
+    def rollback(self, name: str, sha256: str | None = None) -> dict[str, Any]:
+        query = {"sha256": sha256} if sha256 else {}
+        return self._call("POST", f"/_admin/middlewares/{_segment(name)}/rollback", query)
+
+    def remove(self, name: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/_admin/middlewares/{_segment(name)}")
+
+    def reorder(self, order: list[str]) -> dict[str, Any]:
+        return self._call("PUT", "/_admin/pipeline/order", body=json.dumps({"order": order}).encode(),
+                          headers={"Content-Type": "application/json"})
+
+    def _call(self, method: str, path: str, query: Mapping[str, Any] | None = None, body: bytes | None = None,
+              headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+        url = self.url + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
+        request = urllib.request.Request(url, data=body, method=method,
+                                         headers={"Authorization": f"Bearer {self.token}",
+                                                  "Accept": "application/json", **(headers or {})})
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+                return json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as err:
+            raise _failure(err) from None
+        except (urllib.error.URLError, OSError) as err:
+            reason = getattr(err, "reason", err)
+            raise AdminCallFailed(f"cannot reach the admin API at {self.url}: {reason}") from err
+
+
+def _segment(name: str) -> str:
+    return urllib.parse.quote(name, safe="")
+
+
+def _failure(err: urllib.error.HTTPError) -> AdminCallFailed:
+    raw = err.read()
+    try:
+        problem = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        problem = {}
+    if not isinstance(problem, dict):
+        problem = {}
+    detail = problem.get("detail") or raw.decode(errors="replace").strip() or err.reason
+    return AdminCallFailed(f"{err.code} {problem.get('title') or err.reason}: {detail}", err.code, problem)
+
+
+# ---- readable output for the CLI ----------------------------------------------------------
+
+def short(sha256: str | None) -> str:
+    return sha256[:12] if sha256 else "-"
+
+
+def format_pipeline(pipeline: Mapping[str, Any]) -> str:
+    lines = [f"generation {pipeline['generation']} (last written by {pipeline.get('source') or '?'}; "
+             f"pid {pipeline['pid']} serves generation {pipeline['served_generation']})"]
+    if not pipeline["stages"]:
+        return "\n".join(lines + ["no stages: requests reach the app unchanged"])
+    rows = [("POS", "STAGE", "VERSION", "ORIGIN", "ON_ERROR", "TIMEOUT", "MEMORY", "KEPT")]
+    rows += [(str(s["position"]), s["name"], short(s["sha256"]), s["origin"], s["on_error"],
+              f"{s['timeout_ms']} ms", f"{s['max_memory_mb']} MiB", str(s["kept_versions"]))
+             for s in pipeline["stages"]]
+    return "\n".join(lines + _table(rows))
+
+
+def format_versions(versions: Mapping[str, Any]) -> str:
+    rows = [("", "VERSION", "ORIGIN", "ON_ERROR", "TIMEOUT", "MEMORY", "CONFIG")]
+    rows += [("*" if v["active"] else "", short(v["sha256"]), v["origin"], v["on_error"], f"{v['timeout_ms']} ms",
+              f"{v['max_memory_mb']} MiB", ", ".join(sorted(v["config"])) or "-")
+             for v in versions["versions"]]
+    state = "" if versions["active"] else " (not in the pipeline: `mwhost rollback` brings it back)"
+    return "\n".join([f"{versions['name']}: {len(versions['versions'])} version(s), newest first, * = active"
+                      f"{state}"] + _table(rows))
+
+
+def format_upload(result: Mapping[str, Any]) -> str:
+    if not result["changed"]:
+        return (f"{result['name']}: {short(result['sha256'])} was already active with these settings "
+                f"(generation {result['generation']})")
+    signed = f"; signed by key {result['signed_by']}" if result.get("signed_by") else ""
+    return (f"{result['name']}: {short(result['sha256'])} active at position {result['position']} "
+            f"(generation {result['generation']}; {result['probes']} probe requests passed{signed})")
+
+
+def format_rollback(result: Mapping[str, Any]) -> str:
+    return (f"{result['name']}: rolled back from {short(result['previous'])} to {short(result['sha256'])} "
+            f"(generation {result['generation']})")
+
+
+def format_remove(result: Mapping[str, Any]) -> str:
+    return (f"{result['name']}: removed (was {short(result['removed'])}; generation {result['generation']}); "
+            f"`mwhost rollback {result['name']}` brings it back")
+
+
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
