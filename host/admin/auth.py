@@ -63,15 +63,22 @@ class Authenticator:
 
     def verify(self, authorization: str | None) -> dict[str, Any]:
         """The claims of a valid admin token from an ``Authorization`` header value."""
+        claims = self.claims(authorization)
+        self.check_scope(claims)
+        return claims
+
+    def claims(self, authorization: str | None) -> dict[str, Any]:
+        """The claims of a valid token (signature, ``exp``), whatever its scope."""
         if not self._keys:
             raise AdminUnavailable(f"the admin API is shut: no way to check tokens is configured; {_HOW_TO_CONFIGURE}")
-        token = _bearer(authorization)
-        claims = self._decode(token)
+        return self._decode(_bearer(authorization))
+
+    @staticmethod
+    def check_scope(claims: Mapping[str, Any]) -> None:
         scopes = _scopes(claims)
         if SCOPE not in scopes:
             raise AdminForbidden(f"the token (sub {claims.get('sub', '?')!r}) lacks the scope {SCOPE!r}; "
                                  f"it has {sorted(scopes) or 'none'}", required_scope=SCOPE)
-        return claims
 
     def _decode(self, token: str) -> dict[str, Any]:
         try:

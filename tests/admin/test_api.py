@@ -170,7 +170,7 @@ def test_every_write_is_in_the_audit_log_with_who_what_sha_and_result(tmp_path):
     records = AuditLog(tmp_path / "data" / "audit.log").read()
     assert [(r["who"], r["action"], r["result"], r["status"]) for r in records] == [
         ("alice", "upload", "ok", 201), ("bob", "upload", "refused", 400), ("carol", "remove", "ok", 200),
-        ("?", "PUT /_admin/middlewares/tag", "refused", 403)]
+        ("dave", "PUT /_admin/middlewares/tag", "refused", 403)]
     assert records[0]["sha256"] == ok["sha256"] and records[0]["generation"] == ok["generation"]
     assert records[1]["stage"] == "tag" and "not a WebAssembly binary" in records[1]["detail"]
     assert records[2]["sha256"] == ok["sha256"]
