@@ -1,8 +1,8 @@
 """Signed modules: Ed25519 detached signatures over the module's SHA-256 digest.
 
 What is signed is the **raw 32-byte SHA-256 digest** of the module's bytes (not its hex
-form), so ``openssl dgst -sha256 -binary m.wasm | openssl pkeyutl -sign -rawin -inkey
-m.key`` makes the same signature as ``mwhost sign``. A signature travels base64-encoded (the
+form), so ``openssl dgst -sha256 -binary m.wasm > m.digest`` then ``openssl pkeyutl -sign
+-rawin -inkey m.key -in m.digest`` makes the same signature as ``mwhost sign``. A signature travels base64-encoded (the
 ``.sig`` file ``mwhost sign`` writes, the ``X-Mwhost-Signature`` header of an upload).
 
 Keys are PEM: ``NAME.key`` (PKCS#8, unencrypted, mode 0600) and ``NAME.pub``
