@@ -92,13 +92,13 @@ class Admin:
             data = req.stream.read(limit + 1)
         else:
             data = req.bounded_stream.read()
-        if len(data) > limit:
-            raise ModuleTooLarge(_too_large(len(data), self.settings.max_module_mb), limit_bytes=limit)
+        if len(data) > limit:  # a chunked body: read one byte past the limit, no more
+            raise ModuleTooLarge(_too_large(limit, self.settings.max_module_mb, "over "), limit_bytes=limit)
         return data
 
 
-def _too_large(size: int, limit_mb: int) -> str:
-    return (f"the module is {size} bytes; this server takes modules up to {limit_mb} MiB "
+def _too_large(size: int, limit_mb: int, qualifier: str = "") -> str:
+    return (f"the module is {qualifier}{size} bytes; this server takes modules up to {limit_mb} MiB "
             "([admin] max_module_mb)")
 
 

@@ -122,3 +122,20 @@ def test_a_bad_call_is_refused_with_a_problem_and_changes_nothing(host, case):
         assert headers["www-authenticate"].startswith("Bearer")
     assert host.state() == before
     host.serves_baseline(host.generation)
+
+
+def test_a_chunked_body_over_the_limit_is_refused_after_reading_one_byte_past_it(host):
+    before = host.state()
+    body = b"\0asm\x01\0\0\0" + bytes(1024 * 1024)
+    conn = http.client.HTTPConnection("127.0.0.1", host.served.port, timeout=10)
+    try:
+        conn.request("PUT", "/_admin/middlewares/chunky", encode_chunked=True,
+                     body=(body[i:i + 65536] for i in range(0, len(body), 65536)),
+                     headers={**host.served.admin_headers(), "Content-Type": WASM})
+        response = conn.getresponse()
+        status, problem = response.status, json.loads(response.read())
+    finally:
+        conn.close()
+    assert status == 413 and "over 1048576 bytes" in problem["detail"]
+    assert host.state() == before
+    host.serves_baseline(host.generation)
