@@ -60,10 +60,23 @@ def machine() -> dict[str, str]:
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True, cwd=RESULTS.parent).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "host"], capture_output=True,
+                               text=True, cwd=RESULTS.parent).stdout.strip()
+        if dirty:
+            commit += " (+ uncommitted changes in host/)"
     except OSError:
         commit = "unknown"
-    return {"cpu": cpu, "cores": str(os.cpu_count()), "python": platform.python_version(),
+    memory = "unknown"
+    try:
+        for line in pathlib.Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": str(os.cpu_count()), "memory": memory, "python": platform.python_version(),
             "platform": platform.platform(), "commit": commit,
+            "loadavg": " ".join(f"{v:.2f}" for v in os.getloadavg()),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 

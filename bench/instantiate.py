@@ -74,6 +74,18 @@ def measure_guest(runtime: Runtime, name: str, config: dict, folder: pathlib.Pat
     return result
 
 
+def run(counts: tuple[int, int, int], guests: dict = GUESTS) -> dict:
+    """``measure_guest`` for each of ``guests`` (label -> (example name, config)): medians of
+    ``counts`` = (compiles, cache loads, instances)."""
+    runtime = Runtime(parallel_compilation=True)
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            return {label: measure_guest(runtime, name, config, pathlib.Path(folder), *counts)
+                    for label, (name, config) in guests.items()}
+    finally:
+        runtime.close_instances()
+
+
 def report(results: dict, counts: tuple[int, int, int]) -> str:
     rows = "\n".join(
         f"| {name} | {r['wasm_bytes'] / 1024:.0f} | {r['compile_ms']:.1f} | {r['load_cached_ms']:.2f} | "
@@ -94,11 +106,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny counts; checks the code, writes nothing")
     args = parser.parse_args()
     counts = (1, 2, 2) if args.smoke else (3, 50, 50)
-    runtime = Runtime(parallel_compilation=True)
-    with tempfile.TemporaryDirectory() as folder:
-        results = {label: measure_guest(runtime, name, config, pathlib.Path(folder), *counts)
-                   for label, (name, config) in GUESTS.items()}
-    runtime.stop_ticker()
+    results = run(counts)
     markdown = report(results, counts)
     if args.smoke:
         print(markdown.replace("{header}", ""))

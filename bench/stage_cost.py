@@ -8,6 +8,11 @@ Scenarios, all through the same Falcon app and the same 1 KiB of request headers
   go          its Go twin, guest_examples/go/add_header_go, as a stage
   rust_public the same module and stage, but every guest call made through wasmtime-py's
               public API (Func.__call__, Memory.read/write) instead of the fast path
+  extism      the same stage, but every guest call made through the Extism Python SDK
+              (``Plugin.call``) to a plugin doing the same job (bench/extism_guest.py)
+
+and the guest call alone, same 848-byte request bytes: ``call_fast`` (the Rust module on
+the fast path), ``call_public`` (the public API), ``call_extism`` (the Extism plugin).
 
 Usage: .venv/bin/python bench/stage_cost.py [--rounds N] [--calls N] [--smoke]
 """
@@ -25,6 +30,7 @@ import wasmtime
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from bench import harness  # noqa: E402
+from bench.extism_guest import ExtismInstance  # noqa: E402
 from host import WasmMiddleware, testing  # noqa: E402
 from host.abi import Codec  # noqa: E402
 from host.registry import example_module  # noqa: E402
@@ -132,10 +138,18 @@ def build_scenarios(folder: pathlib.Path) -> dict:
         settings = testing.pipeline_settings(folder / name, (name, module, options))
         return WasmMiddleware(load_live(settings).holder)
 
+    request = Codec().encode_request(
+        "GET", "/bench/items", "limit=10", environ_headers(environ), "127.0.0.1", "http", {})
     public = wasm_stage("rust_public", rust)
     stage = public.holder.current.stages[0]
     # NOTE: swap the stage's one idle instance for the public-API one
     stage._idle[0].instance = PublicApiInstance(rust.read_bytes())
+    # the Extism plugin answers what the Rust module answers to the same request
+    answer = stage._idle[0].instance.on_request(request)
+    extism = wasm_stage("extism", rust)
+    extism_stage = extism.holder.current.stages[0]
+    extism_stage._idle[0].instance = ExtismInstance(answer)
+    assert extism_stage._idle[0].instance.on_request(request) == answer
 
     apps = {
         "none": app_with(),
@@ -144,17 +158,19 @@ def build_scenarios(folder: pathlib.Path) -> dict:
         "rust": app_with(wasm_stage("rust", rust)),
         "go": app_with(wasm_stage("go", go)),
         "rust_public": app_with(public),
+        "extism": app_with(extism),
     }
     check_effects(apps, environ)
     scenarios = {name: wsgi_call(app, environ) for name, app in apps.items()}
     # the guest call alone, same module and same request bytes: fast path vs public API
     fast_stage = apps_stage(apps["rust"])
     fast_instance = fast_stage._idle[0].instance
-    request = Codec().encode_request(
-        "GET", "/bench/items", "limit=10", environ_headers(environ), "127.0.0.1", "http", {})
+    assert fast_instance.on_request(request) == answer
     public_instance = stage._idle[0].instance
+    extism_instance = extism_stage._idle[0].instance
     scenarios["call_fast"] = lambda: fast_instance.on_request(request)
     scenarios["call_public"] = lambda: public_instance.on_request(request)
+    scenarios["call_extism"] = lambda: extism_instance.on_request(request)
     return scenarios
 
 
@@ -170,36 +186,101 @@ def check_effects(apps: dict, environ: dict) -> None:
         result = falcon.testing.TestClient(app).simulate_get(
             "/bench/items", query_string="limit=10", headers=one_kib_of_headers())
         assert result.status_code == 200, (name, result.text)
-        if name in ("python", "rust", "go", "rust_public"):
+        if name in ("python", "rust", "go", "rust_public", "extism"):
             assert result.headers.get("x-mwhost") == "wasm", name
 
 
-def report(results: dict, rounds: int, calls: int) -> str:
+STAGES = ("none", "python", "wat_noop", "rust", "go", "rust_public", "extism")
+CALLS = ("call_fast", "call_public", "call_extism")
+
+
+def run(rounds: int, calls: int, warmup: int) -> dict:
+    """Every scenario interleaved in one process: ``harness.measure``'s medians per scenario."""
+    import gc
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        scenarios = build_scenarios(pathlib.Path(folder))
+        try:
+            return harness.measure(scenarios, rounds, calls, warmup=warmup)
+        finally:
+            # NOTE: free every store and plugin now: left to interpreter teardown, the Go
+            # stage's WASI threads and Extism's runtime abort the process at exit.
+            scenarios.clear()
+            gc.collect()
+            default_runtime().close_instances()
+
+
+def summary(results: dict) -> dict:
+    """The derived figures: added cost per stage over "none", and the ratios of the issues.
+
+    ``shared_python_us`` is what every stage path pays on the Python side around the guest
+    call (environ headers, packing the request, decoding and applying the action, Falcon
+    middleware glue): the Rust stage's added cost minus the Rust guest call alone.
+    """
     base = results["none"]["median_us"]
-    added = {name: r["median_us"] - base for name, r in results.items()}
-    rows = "\n".join(
-        f"| {name} | {r['median_us']:.2f} | {r['p10_us']:.2f} | {r['p90_us']:.2f} | {added[name]:+.2f} |"
-        for name, r in results.items() if not name.startswith("call_"))
-    call_fast, call_public = results["call_fast"]["median_us"], results["call_public"]["median_us"]
-    fast, public = added["rust"], added["rust_public"]
+    added = {name: results[name]["median_us"] - base for name in STAGES}
+    call = {name: results[name]["median_us"] for name in CALLS}
+    fast = added["rust"]
+    return {
+        "added_us": added,
+        "call_us": call,
+        "shared_python_us": fast - call["call_fast"],
+        "stage_public_over_rust": added["rust_public"] / fast,
+        "stage_extism_over_rust": added["extism"] / fast,
+        "call_public_over_fast": call["call_public"] / call["call_fast"],
+        "call_extism_over_fast": call["call_extism"] / call["call_fast"],
+        "rust_over_python": fast / added["python"] if added["python"] > 0 else None,
+        "rust_over_wat_noop": fast / added["wat_noop"],
+        "go_over_rust": added["go"] / fast,
+    }
+
+
+def tables(results: dict) -> str:
+    """The two markdown tables: whole stages through the WSGI app, and the guest call alone."""
+    derived = summary(results)
+    added = derived["added_us"]
+    stage_rows = "\n".join(
+        f"| {name} | {results[name]['median_us']:.2f} | {results[name]['p10_us']:.2f} | "
+        f"{results[name]['p90_us']:.2f} | {added[name]:+.2f} |" for name in STAGES)
+    call_rows = "\n".join(
+        f"| {name} | {results[name]['median_us']:.2f} | {results[name]['p10_us']:.2f} | "
+        f"{results[name]['p90_us']:.2f} | {results[name]['median_us'] / results['call_fast']['median_us']:.1f}x |"
+        for name in CALLS)
+    return f"""| scenario (whole request through the WSGI app) | median us | p10 us | p90 us | added vs none, us |
+|---|---|---|---|---|
+{stage_rows}
+
+| guest call alone (same 848-byte request) | median us | p10 us | p90 us | vs call_fast |
+|---|---|---|---|---|
+{call_rows}"""
+
+
+def report(results: dict, rounds: int, calls: int) -> str:
+    d = summary(results)
+    fast = d["added_us"]["rust"]
     return f"""# Stage cost in-process (WSGI app, 1 KiB of request headers)
 
 {{header}}{rounds} interleaved rounds of {calls} requests per scenario; per-request medians.
 
-| scenario | median us | p10 us | p90 us | added vs none, us |
-|---|---|---|---|---|
-{rows}
+{tables(results)}
 
 Ratios (same run):
 
-- Rust stage added cost: **{fast:.2f} us** per request (target <= 10 us)
-- public-API path added cost / fast path added cost: **{public / fast:.1f}x** (target >= 12x)
-- the guest call alone (alloc, write, `mw_on_request`, read; same module, same 848-byte
-  request): fast path {call_fast:.2f} us, public API {call_public:.2f} us: **{call_public / call_fast:.1f}x**
-- Rust stage / native Python middleware, added cost: {fast / added['python']:.1f}x
-- Rust stage / WAT no-op, added cost: {fast / added['wat_noop']:.2f}x (the SDK's share above the ABI's own cost)
-- Go stage / Rust stage, added cost: **{added['go'] / fast:.2f}x** (target <= 1.5x)
+- Rust stage added cost: **{fast:.2f} us** per request (target <= 10 us), of which the
+  guest call is {d['call_us']['call_fast']:.2f} us and the Python work around it {d['shared_python_us']:.2f} us
+- public-API path / fast path: whole stage **{d['stage_public_over_rust']:.1f}x**, guest call alone
+  **{d['call_public_over_fast']:.1f}x** (target >= 12x)
+- Extism / Rust: whole stage **{d['stage_extism_over_rust']:.1f}x**, guest call alone
+  **{d['call_extism_over_fast']:.1f}x** (target >= 2x)
+- Rust stage / native Python middleware, added cost: {ratio_text(d['rust_over_python'])}
+- Rust stage / WAT no-op, added cost: {d['rust_over_wat_noop']:.2f}x (the SDK's share above the ABI's own cost)
+- Go stage / Rust stage, added cost: **{d['go_over_rust']:.2f}x** (target <= 1.5x)
 """
+
+
+def ratio_text(ratio: float | None) -> str:
+    return "n/a (the native middleware's cost is within the noise)" if ratio is None else f"{ratio:.1f}x"
 
 
 def main() -> None:
@@ -210,11 +291,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.rounds, args.calls = 2, 20
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as folder:
-        scenarios = build_scenarios(pathlib.Path(folder))
-        results = harness.measure(scenarios, args.rounds, args.calls, warmup=20 if args.smoke else 500)
+    results = run(args.rounds, args.calls, warmup=20 if args.smoke else 500)
     markdown = report(results, args.rounds, args.calls)
     if args.smoke:
         print(markdown.replace("{header}", ""))

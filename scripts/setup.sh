@@ -27,10 +27,18 @@ fi
 stamp=.venv/.mwhost-installed
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  log "installing mwhost and its test dependencies into .venv"
+  log "installing mwhost and its test and benchmark dependencies into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[test]'
+  .venv/bin/python -m pip install -q -e '.[test,bench]'
   echo "$want" > "$stamp"
+fi
+
+# ---- wrk, the load generator of bench/run_all.py (loopback only) ----
+if ! command -v wrk >/dev/null 2>&1; then
+  log "installing wrk with apt-get"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends wrk >/dev/null
 fi
 
 # ---- guests ----
