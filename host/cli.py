@@ -12,6 +12,7 @@ import sys
 
 from . import __version__
 from .errors import HostError
+from .logs import configure_logging
 from .settings import SERVER_KEYS, STAGE_KEYS
 
 #: stage settings ``mwhost upload`` takes as flags (everything but name, module and config)
@@ -31,6 +32,7 @@ def _add_serve(commands) -> None:
     serve.add_argument("--drop-dir", metavar="DIR", help=SERVER_KEYS["drop_dir"].doc)
     serve.add_argument("--worker-class", choices=("sync", "gthread"), help=SERVER_KEYS["worker_class"].doc)
     serve.add_argument("--threads", type=int, metavar="N", help=SERVER_KEYS["threads"].doc)
+    serve.add_argument("--log-format", choices=("text", "json"), help=SERVER_KEYS["log_format"].doc)
     serve.set_defaults(run=_serve)
 
 
@@ -54,10 +56,11 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         settings = demo_settings(pathlib.Path(args.data_dir or SERVER_KEYS["data_dir"].default).resolve())
     overrides = {"bind": args.bind, "workers": args.workers, "worker_class": args.worker_class,
-                 "threads": args.threads,
+                 "threads": args.threads, "log_format": args.log_format,
                  "data_dir": pathlib.Path(args.data_dir).resolve() if args.data_dir else None,
                  "drop_dir": pathlib.Path(args.drop_dir).resolve() if args.drop_dir else None}
     settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    configure_logging(settings.log_format)
     startup = prepare_admin(settings)  # checks the admin keys; makes a secret when none is set
     settings = startup.settings
     application = HostApplication(settings, gunicorn_options(settings))
@@ -277,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s")
+    configure_logging("text")
     try:
         return args.run(args)
     except HostError as err:

@@ -85,6 +85,8 @@ SERVER_KEYS: dict[str, Key] = {
     "worker_class": Key(str, "sync", "gunicorn worker class: sync (one request at a time per process; the "
                         "fastest here) or gthread (threads per process).", _one_of(("sync", "gthread"))),
     "threads": Key(int, 1, "Threads per worker with worker_class = gthread.", _positive),
+    "log_format": Key(str, "text", "Log lines as text or as one JSON object per line (docs/observability.md).",
+                      _one_of(("text", "json"))),
 }
 
 ADMIN_KEYS: dict[str, Key] = {
@@ -144,6 +146,7 @@ class Settings:
     drop_dir: pathlib.Path | None = None
     worker_class: str = SERVER_KEYS["worker_class"].default
     threads: int = SERVER_KEYS["threads"].default
+    log_format: str = SERVER_KEYS["log_format"].default
     admin: AdminSettings = field(default_factory=AdminSettings)
     source: str = "<settings>"
 

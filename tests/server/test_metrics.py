@@ -79,3 +79,19 @@ def test_probes_answer_without_a_token(tmp_path):
         assert status == 200 and live == {"status": "ok"}
         status, ready = served.get_json("/_admin/health/ready")
         assert status == 200 and ready["ready"] and ready["generation"] == ready["manifest_generation"] == 1
+
+
+def test_json_logs_under_gunicorn_carry_stage_version_kind_and_request_id(tmp_path):
+    import json as json_module
+
+    config = write_config(tmp_path, [("broken", const_guest({"action": "explode"}))])
+    with serve(tmp_path, "--config", config, "--log-format", "json", workers=2) as served:
+        time.sleep(1.1)  # serve()'s own start-up requests failed too: let the rate limit pass
+        assert served.request("GET", "/", {"X-Request-Id": "rid-json-1"})[0] == 503
+        assert wait_for(lambda: "rid-json-1" in served.output(), timeout=5)
+    lines = [json_module.loads(line) for line in served.output().splitlines() if line.startswith("{")]
+    failure = next(line for line in lines if line.get("request_id") == "rid-json-1" and line.get("kind"))
+    assert failure["stage"] == "broken" and failure["kind"] == "abi" and failure["phase"] == "request"
+    assert failure["generation"] == 1 and len(failure["version"]) == 64 and failure["level"] == "error"
+    swap = next(line for line in lines if "now serves generation" in line["message"])
+    assert swap["logger"] == "mwhost.watch" and isinstance(swap["pid"], int)
