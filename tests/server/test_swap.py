@@ -99,10 +99,11 @@ def test_fifty_swaps_under_load_fail_no_request_and_never_mix_versions(tmp_path)
         def load() -> None:
             while not stop.is_set():
                 try:
-                    status, echoed = served.get_json("/")
+                    status, _, body = served.request("GET", "/")
+                    echoed = json.loads(body)
                     results.append((status, echoed["ctx"]))
                 except Exception as err:  # noqa: BLE001 - every failure is a finding
-                    errors.append(repr(err))
+                    errors.append(f"{err!r}: {locals().get('status')} {locals().get('body', b'')[:300]!r}")
 
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             for _ in range(8):
