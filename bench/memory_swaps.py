@@ -10,6 +10,10 @@ the fd count of each worker from /proc. The workers must be the same processes a
 within ``STALL_S`` stops the run (a worker stopped applying swaps): the result says after
 how many swaps and which worker. Target: RSS growth at most 10 MB per worker.
 
+``gc_control`` repeats the swaps in this one process (the same LivePipeline a worker runs,
+no gunicorn) and reads RSS and the open ``.cwasm`` files before and after one
+``gc.collect()``: whether replaced pipelines wait for Python's cyclic garbage collector.
+
 Usage: .venv/bin/python bench/memory_swaps.py [--swaps N] [--smoke]
 """
 
@@ -32,7 +36,7 @@ TARGET_KIB = 10 * 1000 * 1000 // 1024  # 10 MB
 STALL_S = 10.0
 
 
-def run(swaps: int, sample_every: int) -> dict:
+def run(swaps: int, sample_every: int, control_swaps: int = 0) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         folder = pathlib.Path(folder)
         with servers.mwhost_server(folder, write_config(folder), WORKERS) as served:
@@ -73,10 +77,54 @@ def run(swaps: int, sample_every: int) -> dict:
             same_workers = sorted(served.worker_pids()) == pids
     growth = {pid: samples[-1]["rss_kib"][pid] - samples[0]["rss_kib"][pid] for pid in samples[0]["rss_kib"]}
     fd_growth = {pid: samples[-1]["fds"][pid] - samples[0]["fds"][pid] for pid in samples[0]["fds"]}
-    return {"workers": WORKERS, "swaps_planned": swaps, "swaps": done, "seconds": elapsed, "samples": samples,
+    control = gc_control(control_swaps) if control_swaps else None
+    return {"control": control, "workers": WORKERS, "swaps_planned": swaps, "swaps": done, "seconds": elapsed, "samples": samples,
             "stalled": stalled, "same_workers": same_workers,
             "rss_growth_kib": growth, "max_rss_growth_kib": max(growth.values()),
             "fd_growth": fd_growth, "max_fd_growth": max(fd_growth.values())}
+
+
+def gc_control(swaps: int) -> dict:
+    """In one process: RSS and open .cwasm files after ``swaps`` swaps, then after gc.collect()."""
+    import gc
+    import os
+
+    from host.runtime import Runtime
+    from host.settings import Settings
+    from host.watch import LivePipeline
+
+    pid = os.getpid()
+
+    def now() -> dict:
+        return {"rss_kib": servers.rss_kib(pid), "cwasm_fds": servers.open_files_ending(pid, ".cwasm")}
+
+    runtime = Runtime(parallel_compilation=False)
+    with tempfile.TemporaryDirectory() as folder:
+        live = LivePipeline.from_settings(Settings(data_dir=pathlib.Path(folder)), runtime)
+        operator = Operator(pathlib.Path(folder))
+        for i in range(2):  # both modules compiled and loaded once, as in a started worker
+            operator.swap(i)
+            live.reload()
+        gc.collect()
+        before = now()
+        for i in range(2, swaps + 2):
+            operator.swap(i)
+            live.reload()
+        after = now()
+        collected = gc.collect()
+        collected_state = now()
+        live.close()
+    runtime.close_instances()
+    return {"swaps": swaps, "before": before, "after_swaps": after, "gc_collected_objects": collected,
+            "after_gc": collected_state}
+
+
+def control_text(control: dict) -> str:
+    before, after, collected = control["before"], control["after_swaps"], control["after_gc"]
+    return (f"in one process the same {control['swaps']} swaps took RSS from {before['rss_kib'] / 1024:.0f} to "
+            f"{after['rss_kib'] / 1024:.0f} MiB with {after['cwasm_fds']} .cwasm files open; one gc.collect() "
+            f"freed {control['gc_collected_objects']} objects and brought them to {collected['cwasm_fds']} "
+            f"(RSS {collected['rss_kib'] / 1024:.0f} MiB)")
 
 
 def report(data: dict) -> str:
@@ -97,7 +145,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="10 swaps; writes nothing")
     args = parser.parse_args()
     swaps = 10 if args.smoke else args.swaps
-    data = run(swaps, sample_every=max(1, swaps // 100))
+    data = run(swaps, sample_every=max(1, swaps // 100), control_swaps=5 if args.smoke else 300)
     print(report(data))
     print(f"{data['swaps']} swaps in {data['seconds']:.1f} s; same workers: {data['same_workers']}; "
           f"stalled: {data['stalled']}")

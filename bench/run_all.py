@@ -15,7 +15,7 @@ Writes OUT/REPORT.md, OUT/results/suite.json and OUT/plots/*.png (OUT defaults t
 ``--smoke`` runs every section with tiny counts (well under a minute) and needs ``--out``
 (the test suite gives it a temporary folder).
 
-Usage: .venv/bin/python bench/run_all.py [--smoke --out DIR] [--only SECTION ...]
+Usage: .venv/bin/python bench/run_all.py [--smoke --out DIR] [--only SECTION ...] [--render]
 """
 
 from __future__ import annotations
@@ -37,10 +37,11 @@ SECTIONS = ("stage_cost", "throughput", "swap_load", "memory_swaps", "cold_start
 #: (full, smoke) parameters of each section
 PARAMS = {
     "stage_cost": ({"rounds": 40, "calls": 2000, "warmup": 500}, {"rounds": 2, "calls": 20, "warmup": 20}),
-    "throughput": ({"duration_s": 5.0, "rounds": 3, "warmup_s": 1.0},
+    "throughput": ({"duration_s": 4.0, "rounds": 5, "warmup_s": 1.0},
                    {"duration_s": 1.0, "rounds": 1, "warmup_s": 0.0}),
     "swap_load": ({"swaps": 50}, {"swaps": 3}),
-    "memory_swaps": ({"swaps": 1000, "sample_every": 10}, {"swaps": 10, "sample_every": 2}),
+    "memory_swaps": ({"swaps": 1000, "sample_every": 10, "control_swaps": 300},
+                     {"swaps": 10, "sample_every": 2, "control_swaps": 5}),
     "cold_start": ({"counts": (3, 50, 50), "activations": 30}, {"counts": (1, 2, 2), "activations": 2}),
 }
 
@@ -72,7 +73,7 @@ def run_swap_load(p: dict, smoke: bool) -> dict:
 def run_memory_swaps(p: dict, smoke: bool) -> dict:
     from bench import memory_swaps
 
-    return memory_swaps.run(p["swaps"], p["sample_every"])
+    return memory_swaps.run(p["swaps"], p["sample_every"], p["control_swaps"])
 
 
 def run_cold_start(p: dict, smoke: bool) -> dict:
@@ -131,13 +132,17 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny counts: checks the code in seconds")
     parser.add_argument("--out", type=pathlib.Path, help="output folder (default bench/; required with --smoke)")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
+    parser.add_argument("--render", action="store_true",
+                        help="measure nothing: redraw the report and plots from OUT/results/suite.json")
     args = parser.parse_args()
     if args.smoke and args.out is None:
         parser.error("--smoke writes to a folder of its own: give --out DIR")
     out = (args.out or BENCH).resolve()
-    command = " ".join([".venv/bin/python", "bench/run_all.py", *sys.argv[1:]])
-    results = run(list(args.only or SECTIONS), args.smoke)
-    results["command"] = command
+    if args.render:
+        results = json.loads((out / "results" / "suite.json").read_text())
+    else:
+        results = run(list(args.only or SECTIONS), args.smoke)
+        results["command"] = " ".join([".venv/bin/python", "bench/run_all.py", *sys.argv[1:]])
 
     from bench import plots, report
 

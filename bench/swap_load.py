@@ -151,7 +151,12 @@ def summarise(answers, failures, written, served_at, started, ended, workers) ->
                    "rps": [n / INTERVAL_S for n in ok_counts],
                    "errors": error_counts},
         "swap_at_s": [round(at - started, 4) for at in written.values()],
+        "written_generations": list(written),
         "propagated": len(delays),
+        "generations_per_worker": {str(pid): sum(pid in t for g, t in served_at.items() if g in written)
+                                   for pid in workers},
+        "last_generation_per_worker": {str(pid): max((g for g, t in served_at.items() if pid in t), default=None)
+                                       for pid in workers},
         "propagation_ms": {"p50": statistics.median(delays) if delays else None,
                            "max": max(delays) if delays else None, "all": delays},
     }
@@ -164,8 +169,10 @@ def report(data: dict) -> str:
     return (f"{data['swaps']} swaps every {data['swap_every_s'] * 1000:.0f} ms under load "
             f"({data['clients']} client threads, {data['workers']} sync workers): "
             f"{data['requests']} requests in {data['seconds']:.1f} s ({data['rps']:.0f}/s), "
-            f"**{data['errors']} errors**; {data['propagated']} of {data['swaps']} generations reached "
-            f"every worker; {spread}.")
+            f"**{data['errors']} errors**; {data['propagated']} of {data['swaps']} generations were logged by "
+            f"every worker (a worker that finds several new generations at once applies only the newest; "
+            f"generations applied per worker {data.get('generations_per_worker')}, last generation per worker "
+            f"{data.get('last_generation_per_worker')} of {max(data['written_generations'], default=None)}); {spread}.")
 
 
 def main() -> None:

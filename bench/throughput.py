@@ -4,7 +4,9 @@ Points: 0, 1, 3 and 5 Rust add_header stages under ``mwhost serve``, and 3 nativ
 Falcon middlewares doing the same job in the same host app (bench/native_app.py); each
 with sync workers and with gthread workers. Each point gets a fresh server, a warm-up
 and then one bounded ``wrk --latency`` run; rounds repeat every point (order reversed on
-odd rounds) and the report gives medians over rounds.
+odd rounds) and the report gives medians over rounds. Every request is on a new
+connection (``Connection: close``), so the load spreads over the workers as it does with
+many clients.
 
 Usage: .venv/bin/python bench/throughput.py [--duration S] [--rounds N] [--smoke]
 """
@@ -83,8 +85,12 @@ def parse_wrk(output: str) -> dict:
 
 
 def run_wrk(url: str, duration_s: float, connections: int = CONNECTIONS) -> dict:
+    # NOTE: a new connection per request. With keep-alive, wrk's few connections stay on
+    # whichever gthread worker accepted them: all four on one worker halves the throughput,
+    # and the same point measured 1.3k to 4.3k requests/s from run to run. Sync workers close
+    # every connection anyway.
     command = [wrk_path(), "-t1", f"-c{connections}", f"-d{duration_s:g}s", "--timeout", "5s",
-               "--latency", url]
+               "-H", "Connection: close", "--latency", url]
     done = subprocess.run(command, capture_output=True, text=True, timeout=duration_s + 30)
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr}")
