@@ -14,10 +14,12 @@ failure kind (a fixed set); never paths or header values.
 from __future__ import annotations
 
 import bisect
+import collections
 import logging
 import os
 import threading
 import time
+import weakref
 from typing import Any
 
 logger = logging.getLogger("mwhost.metrics")
@@ -32,7 +34,7 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 class PhaseMeter:
     """Calls, durations and failures of one stage version in one phase, counted locally."""
 
-    __slots__ = ("labels", "_lock", "ok", "failed", "buckets", "total", "kinds")
+    __slots__ = ("labels", "_lock", "ok", "failed", "buckets", "total", "kinds", "__weakref__")
 
     def __init__(self, stage: str, version: str, phase: str) -> None:
         self.labels = (stage, version[:12], phase)
@@ -93,10 +95,13 @@ class Metrics:
     """This process's meters and their publication."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._meters: list[PhaseMeter] = []
+        # NOTE: a garbage collection may run a Stage's __del__ (which retires its meters) at
+        # any allocation, even while this lock is held by the same thread: retiring never
+        # takes it (a deque append is atomic), and the lock is reentrant besides.
+        self._lock = threading.RLock()
+        self._meters: weakref.WeakSet[PhaseMeter] = weakref.WeakSet()
         self._instances: dict[tuple[str, str], list] = {}  # (stage, version) -> weak refs to owners
-        self._retired: list = []  # (labels, counts) of meters whose stage is gone
+        self._retired: collections.deque = collections.deque()  # (labels, counts) of gone stages
         self._published: _Published | None = None
         self._flusher_pid = 0
         self._pending: list[tuple[str, tuple, float]] = []  # (metric, labels, amount)
@@ -105,7 +110,7 @@ class Metrics:
     def meter(self, stage: str, version: str, phase: str) -> PhaseMeter:
         meter = PhaseMeter(stage, version, phase)
         with self._lock:
-            self._meters.append(meter)
+            self._meters.add(meter)
         return meter
 
     def track_instances(self, stage: str, version: str, owner_ref) -> None:
@@ -115,11 +120,9 @@ class Metrics:
             self._instances.setdefault((stage, version[:12]), []).append(owner_ref)
 
     def retire(self, meter: PhaseMeter) -> None:
-        """A stage is gone: keep its last counts for the next flush, forget the meter."""
-        with self._lock:
-            if meter in self._meters:
-                self._meters.remove(meter)
-                self._retired.append((meter.labels, meter.take()))
+        """A stage is gone: keep its last counts for the next flush (lock-free: see __init__)."""
+        self._meters.discard(meter)
+        self._retired.append((meter.labels, meter.take()))
 
     def swapped(self, result: str, generation: int | None = None) -> None:
         """A swap was made ("ok", with the new generation) or refused ("rejected")."""
@@ -148,8 +151,9 @@ class Metrics:
         """Move every local count into prometheus_client."""
         published = self.published()
         with self._lock:
-            counts = [(meter.labels, meter.take()) for meter in self._meters] + self._retired
-            self._retired = []
+            counts = [(meter.labels, meter.take()) for meter in list(self._meters)]
+            while self._retired:
+                counts.append(self._retired.popleft())
             instances = {labels: _live(refs) for labels, refs in self._instances.items()}
             self._instances = {labels: [r for r in refs if r() is not None]
                                for labels, refs in self._instances.items()}

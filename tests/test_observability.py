@@ -83,11 +83,12 @@ def test_a_span_per_stage_call_under_the_incoming_trace(tmp_path, sdk_spans):
 
 def test_without_an_sdk_stages_use_the_untraced_call(tmp_path):
     """No SDK provider configured: the stage's call is the plain method, nothing per request."""
+    from host.pipeline import Stage
     from host.web import load_live
 
     settings = testing.pipeline_settings(tmp_path, ("plain", const_guest({"action": "continue"}), {}))
     stage = load_live(settings).holder.current.stages[0]
-    assert stage.call_request == stage.on_request
+    assert type(stage) is Stage and stage.call_request == stage.on_request
     assert stage.call_response == stage.on_response
 
 

@@ -67,7 +67,7 @@ class Stage:
     __slots__ = ("settings", "name", "module", "version", "label", "fail_open", "key",
                  "has_on_response", "_config", "_idle", "_actions", "_response_actions",
                  "_failures", "_backoff_until", "_backoff_s", "live_instances", "_meters",
-                 "_tracer", "call_request", "call_response", "__weakref__")
+                 "_tracer", "__weakref__")
 
     def __init__(self, settings: StageSettings, module: GuestModule) -> None:
         self.settings = settings
@@ -91,17 +91,20 @@ class Stage:
         self.live_instances = 0
         self._meters = {phase: METRICS.meter(self.name, self.version, phase) for phase in ("request", "response")}
         METRICS.track_instances(self.name, self.version, weakref.ref(self))
-        # NOTE: tracing is chosen here, once: without an SDK the untraced methods are used
-        # as they are and a request pays nothing for it.
-        self._tracer = stage_tracer()
-        self.call_request = self._traced_request if self._tracer else self.on_request
-        self.call_response = self._traced_response if self._tracer else self.on_response
+        self._tracer = None
 
     @classmethod
     def load(cls, settings: StageSettings, wasm: bytes, cache: CompileCache) -> "Stage":
         """Compile (or fetch from cache) and check the module, and create the first instance,
-        so a bad config or a trapping ``mw_init`` fails here, not on a request."""
-        stage = cls(settings, cache.load(wasm, fuel=settings.fuel > 0))
+        so a bad config or a trapping ``mw_init`` fails here, not on a request.
+
+        NOTE: tracing is chosen here, once: with an OpenTelemetry SDK configured the stage is
+        a TracedStage; without, the plain class's calls are used as they are and a request
+        pays nothing for tracing (and no bound method on the instance makes a cycle that only
+        the cyclic collector could free)."""
+        tracer = stage_tracer()
+        stage = (TracedStage if tracer else cls)(settings, cache.load(wasm, fuel=settings.fuel > 0))
+        stage._tracer = tracer
         stage._idle.append(stage._new_slot())
         return stage
 
@@ -211,15 +214,23 @@ class Stage:
         self._meters["response"].record(time.perf_counter() - started, True)
         return action
 
-    # ---- traced calls (only when an OpenTelemetry SDK is configured) ----------------------
+    #: what the pipeline calls (TracedStage wraps them in spans)
+    call_request = on_request
+    call_response = on_response
 
-    def _traced_request(self, state: RequestState) -> Action:
+
+class TracedStage(Stage):
+    """A stage whose calls each get an OpenTelemetry span (only with an SDK configured)."""
+
+    __slots__ = ()
+
+    def call_request(self, state: RequestState) -> Action:
         with self._span("request", state) as span:
             action = self.on_request(state)
             span.set_attribute("mwhost.outcome", "respond" if action.respond else "continue")
             return action
 
-    def _traced_response(self, state: RequestState, response: ResponseState) -> ResponseAction:
+    def call_response(self, state: RequestState, response: ResponseState) -> ResponseAction:
         with self._span("response", state) as span:
             action = self.on_response(state, response)
             span.set_attribute("mwhost.outcome", "ok")
