@@ -244,12 +244,16 @@ def render(r: dict, plots: list[str]) -> str:
         elif name in r["errors"]:
             sections.append(f"## {name}\n\nThis section failed:\n\n```\n{r['errors'][name]}\n```\n")
     smoke = "\n**Smoke run: tiny counts, the numbers mean nothing.**\n" if r["smoke"] else ""
+    reruns = "".join(
+        f"\nSections {', '.join(run['sections'])} were measured again on commit "
+        f"{run['machine'].get('commit', '?')} ({run['machine'].get('date', '')}): `{run['command']}`.\n"
+        for run in r.get("reruns", []))
     return f"""# mwhost benchmark report
 {smoke}
 Command: `{r['command']}` (from the repository root, after `./scripts/setup.sh`)
 
 {_machine(r)}
-
+{reruns}
 Ratios are measured within this one run; on a shared 2-core machine absolute figures move
 from run to run, ratios much less. Raw numbers: [results/suite.json](results/suite.json).
 
