@@ -105,7 +105,7 @@ def report(results: dict, rounds: int, calls: int) -> str:
 
 - metrics on, tracing off: **{metrics:+.2f} us** per stage call (target <= 1 us: {verdict})
 - tracing on (OpenTelemetry SDK, spans dropped): **{tracing:+.2f} us** per stage call
-- with no SDK configured the untraced method is bound at build time: no per-request check
+- with no SDK configured the plain Stage class is chosen at build time: no per-request check
 """
 
 
