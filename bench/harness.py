@@ -95,3 +95,25 @@ def write(name: str, command: str, data: dict, markdown: str) -> pathlib.Path:
 
 def argv_command() -> str:
     return " ".join(["python", *sys.argv]) if sys.argv else "python"
+
+
+def measured_main(name: str, doc: str, measure_fn, report_fn, rounds: int = 40, calls: int = 2000) -> None:
+    """The command line every interleaved-rounds script shares: ``--rounds``, ``--calls`` and
+    ``--smoke`` (tiny counts, printed, nothing written); ``measure_fn(rounds, calls, warmup)``
+    returns the results, ``report_fn(results, rounds, calls)`` the markdown."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--calls", type=int, default=calls)
+    parser.add_argument("--smoke", action="store_true", help="tiny counts; checks the code, writes nothing")
+    args = parser.parse_args()
+    if args.smoke:
+        args.rounds, args.calls = 2, 20
+    results = measure_fn(args.rounds, args.calls, 20 if args.smoke else 500)
+    markdown = report_fn(results, args.rounds, args.calls)
+    if args.smoke:
+        print(markdown.replace("{header}", ""))
+        return
+    path = write(name, argv_command(), {"results": results}, markdown)
+    print(path.read_text())

@@ -10,7 +10,6 @@ Usage: .venv/bin/python bench/limits_cost.py [--rounds N] [--calls N] [--smoke]
 
 from __future__ import annotations
 
-import argparse
 import pathlib
 import sys
 
@@ -75,20 +74,7 @@ request (alloc, write, call, read), medians in microseconds.
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=30)
-    parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--smoke", action="store_true", help="tiny counts; checks the code, writes nothing")
-    args = parser.parse_args()
-    if args.smoke:
-        args.rounds, args.calls = 2, 20
-    results = harness.measure(build(), args.rounds, args.calls, warmup=20 if args.smoke else 500)
-    markdown = report(results, args.rounds, args.calls)
-    if args.smoke:
-        print(markdown.replace("{header}", ""))
-        return
-    path = harness.write("limits_cost", harness.argv_command(), {"results": results}, markdown)
-    print(path.read_text())
+    harness.measured_main("limits_cost", __doc__, lambda rounds, calls, warmup: harness.measure(build(), rounds, calls, warmup), report, rounds=30)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ Usage: .venv/bin/python bench/observability_cost.py [--rounds N] [--calls N] [--
 
 from __future__ import annotations
 
-import argparse
 import pathlib
 import sys
 import tempfile
@@ -109,23 +108,13 @@ def report(results: dict, rounds: int, calls: int) -> str:
 """
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=40)
-    parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--smoke", action="store_true", help="tiny counts; checks the code, writes nothing")
-    args = parser.parse_args()
-    if args.smoke:
-        args.rounds, args.calls = 2, 20
+def measure(rounds: int, calls: int, warmup: int) -> dict:
     with tempfile.TemporaryDirectory() as folder:
-        results = harness.measure(build(pathlib.Path(folder)), args.rounds, args.calls,
-                                  warmup=20 if args.smoke else 500)
-    markdown = report(results, args.rounds, args.calls)
-    if args.smoke:
-        print(markdown.replace("{header}", ""))
-        return
-    path = harness.write("observability_cost", harness.argv_command(), {"results": results}, markdown)
-    print(path.read_text())
+        return harness.measure(build(pathlib.Path(folder)), rounds, calls, warmup=warmup)
+
+
+def main() -> None:
+    harness.measured_main("observability_cost", __doc__, measure, report, rounds=40)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ Usage: .venv/bin/python bench/stage_cost.py [--rounds N] [--calls N] [--smoke]
 
 from __future__ import annotations
 
-import argparse
 import pathlib
 import sys
 
@@ -284,20 +283,7 @@ def ratio_text(ratio: float | None) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=40)
-    parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--smoke", action="store_true", help="tiny counts; checks the code, writes nothing")
-    args = parser.parse_args()
-    if args.smoke:
-        args.rounds, args.calls = 2, 20
-    results = run(args.rounds, args.calls, warmup=20 if args.smoke else 500)
-    markdown = report(results, args.rounds, args.calls)
-    if args.smoke:
-        print(markdown.replace("{header}", ""))
-        return
-    path = harness.write("stage_cost", harness.argv_command(), {"results": results}, markdown)
-    print(path.read_text())
+    harness.measured_main("stage_cost", __doc__, lambda rounds, calls, warmup: run(rounds, calls, warmup=warmup), report, rounds=40)
 
 
 if __name__ == "__main__":
