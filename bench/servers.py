@@ -12,8 +12,6 @@ import contextlib
 import os
 import pathlib
 import re
-import signal
-import subprocess
 import sys
 import time
 
@@ -22,7 +20,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from host.registry import example_module  # noqa: E402
-from tests.server.gunicorn_process import Served, free_port, serve  # noqa: E402
+from tests.server.gunicorn_process import Served, free_port, serve, supervised  # noqa: E402
 
 
 _GENERATION = re.compile(r"now serves generation (\d+)")
@@ -73,29 +71,8 @@ def native_server(folder: pathlib.Path, middlewares: int, workers: int,
            "MWHOST_BENCH_DATA": str(folder / "data")}
     command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                "--worker-class", worker_class, "--threads", str(threads), "bench.native_app:app"]
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    served = Served(process, port, log, None)
-    try:
-        deadline = time.monotonic() + ready_timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{served.output()}")
-            with contextlib.suppress(OSError):
-                served.request("GET", "/__ready__")
-                if len(served.worker_pids()) >= workers:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn was not ready within {ready_timeout}s:\n{served.output()}")
-            time.sleep(0.1)
+    with supervised(command, log, port, env, workers, ready_timeout, cwd=ROOT) as served:
         yield served
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def check_headers(served: Served, count: int) -> None:

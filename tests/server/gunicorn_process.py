@@ -117,12 +117,21 @@ def serve(tmp_path: pathlib.Path, *args: str, workers: int = 2, ready_timeout: f
     env = {k: v for k, v in os.environ.items() if k != SECRET_ENV}
     if admin_secret is not None:
         env[SECRET_ENV] = admin_secret
-    log = tmp_path / f"serve-{port}.log"
     command = mwhost_command("serve", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                              "--data-dir", str(tmp_path / "data"), *args)
+    with supervised(command, tmp_path / f"serve-{port}.log", port, env, workers, ready_timeout,
+                    admin_secret) as served:
+        yield served
+
+
+@contextlib.contextmanager
+def supervised(command: list[str], log: pathlib.Path, port: int, env: dict, workers: int,
+               ready_timeout: float = 60.0, admin_secret: str | None = None, cwd=None):
+    """Run a gunicorn ``command`` listening on ``port``, wait until ``workers`` workers
+    answer, yield its ``Served``; always stop it (SIGTERM, then SIGKILL after 20 s)."""
     with open(log, "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
-                                   env={**env, "PYTHONUNBUFFERED": "1"})
+                                   env={**env, "PYTHONUNBUFFERED": "1"}, cwd=cwd)
     served = Served(process, port, log, admin_secret)
     try:
         _wait_ready(served, workers, ready_timeout)
@@ -140,13 +149,13 @@ def _wait_ready(served: Served, workers: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if served.process.poll() is not None:
-            raise AssertionError(f"mwhost serve exited with {served.process.returncode}:\n{served.output()}")
+            raise AssertionError(f"the server exited with {served.process.returncode}:\n{served.output()}")
         with contextlib.suppress(OSError):
             served.request("GET", "/__ready__")
             if len(served.worker_pids()) >= workers:
                 return
         time.sleep(0.1)
-    raise AssertionError(f"mwhost serve was not ready within {timeout}s:\n{served.output()}")
+    raise AssertionError(f"the server was not ready within {timeout}s:\n{served.output()}")
 
 
 def run_to_exit(tmp_path: pathlib.Path, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
