@@ -72,8 +72,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .pipeline import Stage
-    from .registry import CompileCache, read_module_file
+    from .pipeline import admit
+    from .registry import read_module_file
     from .runtime import Runtime
     from .settings import StageSettings
 
@@ -83,10 +83,9 @@ def _validate(args: argparse.Namespace) -> int:
         raise HostError(f"--config is not valid JSON: {err}") from err
     path = pathlib.Path(args.module)
     settings = StageSettings(name=path.stem.replace(" ", "_") or "module", module=path, config=config)
-    stage = Stage.load(settings, read_module_file(path), CompileCache(Runtime(), None))
-    stage.close()
-    phases = "request and response" if stage.has_on_response else "request"
-    print(f"{path}: ok (ABI v1, sha256 {stage.version}, {phases} phase)")
+    admitted = admit(settings, read_module_file(path), Runtime())
+    phases = "request and response" if admitted.has_on_response else "request"
+    print(f"{path}: ok (ABI v1, sha256 {admitted.sha256}, {phases} phase, {admitted.probes} probe requests)")
     return 0
 
 

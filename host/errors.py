@@ -23,7 +23,8 @@
         ├── ModuleTooLarge         413 the module is over the upload limit
         ├── UnsupportedModuleType  415 the body is not sent as application/wasm
         ├── ModuleRejected         422 the module failed a check before serving (names which)
-        └── AdminUnavailable       503 the admin API has no way to check tokens
+        ├── AdminUnavailable       503 the admin API has no way to check tokens
+        └── DataDirUnavailable     503 the data dir cannot be written (disk full, read-only)
 
 A request-time failure of one stage (``AbiError`` or ``GuestError``) fails that request by the
 stage's ``on_error`` policy; it never escapes into the worker. An ``AdminError`` means the call
@@ -177,5 +178,12 @@ class ModuleRejected(AdminError):
 
 class AdminUnavailable(AdminError):
     """The admin API cannot check tokens (no secret or public key configured): it stays shut."""
+
+    status, title = 503, "Service Unavailable"
+
+
+class DataDirUnavailable(AdminError):
+    """The module, its compiled artifact or the manifest could not be written whole (disk
+    full, read-only data dir); nothing was activated."""
 
     status, title = 503, "Service Unavailable"

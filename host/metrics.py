@@ -70,6 +70,22 @@ class PhaseMeter:
         return taken
 
 
+class NullMeter:
+    """A meter that counts nothing: for stages under admission (probe requests are not
+    traffic, so they never reach ``mwhost_stage_calls_total``)."""
+
+    __slots__ = ()
+
+    def record(self, seconds: float, ok: bool) -> None:
+        pass
+
+    def failure(self, kind: str) -> None:
+        pass
+
+
+NULL_METER = NullMeter()
+
+
 class _Published:
     """The prometheus_client objects, made on first use."""
 
@@ -222,11 +238,18 @@ def _add_to_histogram(child: Any, buckets: list[int], total: float) -> None:
 
 
 def mark_process_dead(pid: int) -> None:
-    """Drop a dead worker's live gauges (gunicorn's child_exit hook, in the master)."""
-    if os.environ.get(MULTIPROC_ENV):
+    """Drop a dead worker's live gauges (gunicorn's child_exit hook, in the master).
+
+    NOTE: this runs in the gunicorn master: nothing here may raise (a read-only or full
+    data dir once made the master exit); a failure costs only stale gauges, logged."""
+    if not os.environ.get(MULTIPROC_ENV):
+        return
+    try:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid)
+    except Exception as err:  # noqa: BLE001 - see NOTE
+        logger.warning("cannot drop the metrics of dead worker %d: %s", pid, err)
 
 
 #: the process-wide metrics

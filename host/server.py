@@ -14,7 +14,7 @@ from gunicorn.app.base import BaseApplication
 from .errors import HostError
 from .metrics import METRICS, MULTIPROC_ENV, mark_process_dead
 from .runtime import Runtime
-from .settings import Settings
+from .settings import WORKER_TIMEOUT_S, Settings
 from .watch import LivePipeline
 from .web import create_app, live_pipeline
 
@@ -78,14 +78,21 @@ class HostApplication(BaseApplication):
     def load(self):
         # NOTE: runs in each worker after fork (no preload): every worker builds its own
         # engine, stores and instances; parallel compilation stays off in the fork.
-        return create_app(self.settings, runtime=Runtime(parallel_compilation=False))
+        # NOTE: strict=False: the pipeline was checked before any worker started; a worker
+        # booting later over a damaged data dir must still boot (gunicorn's master exits
+        # when a worker fails to boot), on the newest generation it can build.
+        return create_app(self.settings, runtime=Runtime(parallel_compilation=False), strict=False)
 
 
 def _when_ready(server) -> None:
     app: HostApplication = server.app
     # the folder exists once serving starts; files dropped before the process is up are
     # picked up by its first scan
-    app.settings.drop_folder.mkdir(parents=True, exist_ok=True)
+    try:
+        app.settings.drop_folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # NOTE: in the master: a hook that raises takes the server down
+        logger.error("no drop folder: cannot create %s: %s", app.settings.drop_folder, err)
+        return
     app.drop_process = subprocess.Popen([sys.executable, "-m", "host.watch.drop_process",
                                          str(app.settings.data_dir), str(app.settings.drop_folder)])
     logger.info("watching the drop folder %s (pid %d)", app.settings.drop_folder, app.drop_process.pid)
@@ -106,7 +113,11 @@ def _prepare_metrics_folder(settings: Settings) -> None:
     prometheus_client: it reads the variable then); workers inherit the variable."""
     folder = settings.data_dir / "metrics"
     shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    try:
+        folder.mkdir(parents=True)
+    except OSError as err:
+        raise HostError(f"cannot create the metrics folder {folder}: {err.strerror or err} "
+                        "(the data dir must be writable)") from err
     os.environ[MULTIPROC_ENV] = str(folder)
 
 
@@ -118,7 +129,7 @@ def _post_worker_init(worker) -> None:
 
 
 def _child_exit(server, worker) -> None:
-    mark_process_dead(worker.pid)  # a dead worker's live gauges leave the totals
+    mark_process_dead(worker.pid)  # a dead worker's live gauges leave the totals; never raises
 
 
 def _worker_exit(server, worker) -> None:
@@ -134,6 +145,7 @@ def gunicorn_options(settings: Settings) -> dict:
         "worker_class": settings.worker_class,
         "threads": settings.threads,
         "preload_app": False,
+        "timeout": WORKER_TIMEOUT_S,  # above every stage's timeout_ms (settings.MAX_TIMEOUT_MS)
         "accesslog": None,
         "proc_name": "mwhost",
     }

@@ -22,16 +22,20 @@ The docs (``docs/configuration.md``) and ``mwhost serve --help`` are generated f
 
 from __future__ import annotations
 
+import json
 import pathlib
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from .errors import ConfigError
-from .runtime import Limits
 
 ON_ERROR_POLICIES = ("fail_closed", "fail_open")
-_DEFAULT_LIMITS = Limits()
+#: gunicorn's worker timeout under ``mwhost serve``: a worker silent for this long is killed
+WORKER_TIMEOUT_S = 30
+#: the largest ``timeout_ms``: one call must end well within the worker timeout, or gunicorn
+#: kills the worker (every request it holds is lost, and nothing names the stage)
+MAX_TIMEOUT_MS = 10_000
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,15 @@ def _positive(value: Any) -> str | None:
     return None if value > 0 else "must be greater than 0"
 
 
+def _within(low: int, high: int, why: str = "") -> Callable[[Any], str | None]:
+    """A range check; ``why`` says where the upper bound comes from."""
+    def check(value: Any) -> str | None:
+        if value < low:
+            return f"must be {low} or more"
+        return f"must be at most {high}{why}" if value > high else None
+    return check
+
+
 def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str | None]:
     return lambda value: None if value in choices else f"must be one of {', '.join(choices)}"
 
@@ -66,15 +79,20 @@ STAGE_KEYS: dict[str, Key] = {
     "config": Key(dict, {}, "Table handed to the module's mw_init as a msgpack map."),
     "on_error": Key(str, "fail_closed", "What a failure of this stage does to the request: fail_closed answers "
                     "503 problem+json, fail_open skips the stage.", _one_of(ON_ERROR_POLICIES)),
-    "timeout_ms": Key(int, _DEFAULT_LIMITS.timeout_ms, "Wall-time limit per guest call, in milliseconds.", _positive),
-    "max_memory_mb": Key(int, _DEFAULT_LIMITS.max_memory_mb, "Linear-memory limit per instance, in MiB.", _positive),
-    "fuel": Key(int, _DEFAULT_LIMITS.fuel, "Fuel per guest call (about one unit per wasm instruction); 0 turns "
+    "timeout_ms": Key(int, 100, "Wall-time limit per guest call, in milliseconds, host calls (WASI sleeps) "
+                      f"included. At most {MAX_TIMEOUT_MS}: a call must end well within gunicorn's "
+                      f"{WORKER_TIMEOUT_S} s worker timeout.",
+                      _within(1, MAX_TIMEOUT_MS, f" (a call must end well within the {WORKER_TIMEOUT_S} s "
+                              "worker timeout)")),
+    "max_memory_mb": Key(int, 64, "Linear-memory limit per instance, in MiB (wasm32 addresses at most 4096).",
+                         _within(1, 4096)),
+    "fuel": Key(int, 0, "Fuel per guest call (about one unit per wasm instruction); 0 turns "
                 "metering off. A deterministic CPU limit on top of the wall-time one.",
-                lambda v: None if v >= 0 else "must be 0 or more"),
-    "max_output_kb": Key(int, _DEFAULT_LIMITS.max_output_bytes // 1024, "Largest message a guest may return "
-                         "per call, in KiB; more is a guest error.", _positive),
-    "max_log_kb": Key(int, _DEFAULT_LIMITS.max_log_bytes // 1024, "Guest log (mw.log, stdout, stderr) kept per "
-                      "call, in KiB; the rest is dropped and counted.", _positive),
+                _within(0, 2**63 - 1)),
+    "max_output_kb": Key(int, 1024, "Largest message a guest may return per call, in KiB; more is a guest error.",
+                         _within(1, 1024 * 1024)),
+    "max_log_kb": Key(int, 16, "Guest log (mw.log, stdout, stderr) kept per call, in KiB; the rest is "
+                      "dropped and counted.", _within(1, 1024 * 1024)),
 }
 
 SERVER_KEYS: dict[str, Key] = {
@@ -113,26 +131,41 @@ class AdminSettings:
 
 @dataclass(frozen=True)
 class StageSettings:
-    """One pipeline stage as configured."""
+    """One stage, as described everywhere: the config file, the drop folder, an upload, the
+    manifest (``StageEntry`` adds the module version) and admission. Its fields are the keys
+    of ``STAGE_KEYS`` (a test keeps them equal); ``module`` is the file a config or drop
+    folder names, None when the module comes from the store."""
 
     name: str
-    module: pathlib.Path
+    module: pathlib.Path | None = None
     config: Mapping[str, Any] = field(default_factory=dict)
-    on_error: str = "fail_closed"
-    timeout_ms: int = _DEFAULT_LIMITS.timeout_ms
-    max_memory_mb: int = _DEFAULT_LIMITS.max_memory_mb
-    fuel: int = _DEFAULT_LIMITS.fuel
-    max_output_kb: int = _DEFAULT_LIMITS.max_output_bytes // 1024
-    max_log_kb: int = _DEFAULT_LIMITS.max_log_bytes // 1024
+    on_error: str = STAGE_KEYS["on_error"].default
+    timeout_ms: int = STAGE_KEYS["timeout_ms"].default
+    max_memory_mb: int = STAGE_KEYS["max_memory_mb"].default
+    fuel: int = STAGE_KEYS["fuel"].default
+    max_output_kb: int = STAGE_KEYS["max_output_kb"].default
+    max_log_kb: int = STAGE_KEYS["max_log_kb"].default
 
     @property
     def fail_open(self) -> bool:
         return self.on_error == "fail_open"
 
-    @property
-    def limits(self) -> Limits:
-        return Limits(timeout_ms=self.timeout_ms, max_memory_mb=self.max_memory_mb, fuel=self.fuel,
-                      max_output_bytes=self.max_output_kb * 1024, max_log_bytes=self.max_log_kb * 1024)
+    def policy(self) -> tuple:
+        """Every setting but the name and the module: what makes two stages behave alike."""
+        return tuple(_canonical(self.config) if key == "config" else getattr(self, key)
+                     for key in POLICY_KEYS)
+
+    def described(self) -> dict[str, Any]:
+        """The settings besides name and module, as a plain dict (for ``dataclasses.replace``)."""
+        return {key: getattr(self, key) for key in POLICY_KEYS}
+
+
+#: the stage keys besides name and module, in table order
+POLICY_KEYS = tuple(key for key in STAGE_KEYS if key not in ("name", "module"))
+
+
+def _canonical(config: Mapping[str, Any]) -> str:
+    return json.dumps(config, sort_keys=True, default=str)
 
 
 @dataclass(frozen=True)

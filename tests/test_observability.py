@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from host import testing
 from host.logs import REQUEST, JsonFormatter
 from host.metrics import METRICS
-from tests.wat import const_guest
+from tests.wat import MARKER, const_guest, explodes
 
 
 def samples(name: str, **labels) -> float:
@@ -29,11 +29,11 @@ def samples(name: str, **labels) -> float:
 
 def test_stage_calls_failures_and_durations_are_counted(tmp_path):
     ok = const_guest({"action": "continue"})
-    bad = const_guest({"action": "explode"})
+    bad = explodes()
     app = testing.client(testing.pipeline_settings(
         tmp_path, ("metered_ok", ok, {}), ("metered_bad", bad, {"on_error": "fail_open"})))
     for _ in range(7):
-        assert app.simulate_get("/").status_code == 200
+        assert app.simulate_get(MARKER).status_code == 200
     assert samples("mwhost_stage_calls_total", stage="metered_ok", phase="request", outcome="ok") == 7
     assert samples("mwhost_stage_calls_total", stage="metered_bad", phase="request", outcome="failed") == 7
     assert samples("mwhost_stage_failures_total", stage="metered_bad", kind="abi") == 7
@@ -106,8 +106,8 @@ def test_failures_log_as_json_with_stage_version_kind_and_request_id(tmp_path):
     logger.addHandler(handler)
     try:
         app = testing.client(testing.pipeline_settings(
-            tmp_path, ("json_bad", const_guest({"action": "explode"}), {"on_error": "fail_open"})))
-        app.simulate_get("/", headers={"X-Request-Id": "req-77"})
+            tmp_path, ("json_bad", explodes(), {"on_error": "fail_open"})))
+        app.simulate_get(MARKER, headers={"X-Request-Id": "req-77"})
     finally:
         logger.removeHandler(handler)
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]

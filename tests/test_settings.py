@@ -41,7 +41,7 @@ module = "/abs/headers.wasm"
     assert settings.data_dir == tmp_path / "state"
     auth, headers = settings.middleware
     assert auth.module == tmp_path / "guests" / "auth.wasm"
-    assert auth.fail_open and auth.limits.timeout_ms == 25 and auth.limits.max_memory_mb == 16
+    assert auth.fail_open and auth.timeout_ms == 25 and auth.max_memory_mb == 16
     assert auth.config == {"secret": "s3", "nested": {"a": [1, 2]}}
     assert headers.module == pathlib.Path("/abs/headers.wasm")
     assert headers.on_error == "fail_closed" and headers.timeout_ms == 100 and headers.config == {}
@@ -51,7 +51,11 @@ module = "/abs/headers.wasm"
     ('[[middleware]]\nmodule = "a.wasm"', r"\[\[middleware\]\] #1: missing required key 'name'"),
     ('[[middleware]]\nname = "a"', r"\[\[middleware\]\] #1 \('a'\): missing required key 'module'"),
     ('[[middleware]]\nname = "a"\nmodule = "a.wasm"\ntimeout_ms = -5',
-     r"#1 \('a'\): key 'timeout_ms' must be greater than 0, got -5"),
+     r"#1 \('a'\): key 'timeout_ms' must be 1 or more, got -5"),
+    ('[[middleware]]\nname = "a"\nmodule = "a.wasm"\ntimeout_ms = 45000',
+     r"key 'timeout_ms' must be at most 10000 \(a call must end well within the 30 s worker timeout\), got 45000"),
+    ('[[middleware]]\nname = "a"\nmodule = "a.wasm"\nfuel = 1000000000000000000000000000000',
+     r"key 'fuel' must be at most"),
     ('[[middleware]]\nname = "a"\nmodule = "a.wasm"\ntimeout_ms = "fast"', r"key 'timeout_ms' must be int, got str"),
     ('[[middleware]]\nname = "a"\nmodule = "a.wasm"\ntimeout_ms = true', r"key 'timeout_ms' must be int, got bool"),
     ('[[middleware]]\nname = "a"\nmodule = "a.wasm"\non_error = "explode"',

@@ -55,3 +55,59 @@ def const_guest(action: object, response_action: object | None = None, **kwargs)
         data += " " + response_data
         on_response = packed(32768, response_len)
     return guest(packed(16, request_len), data=data, on_response=on_response, **kwargs)
+
+
+#: the path that makes a ``marked_guest`` misbehave (admission's probe requests never carry it)
+MARKER = "/boom"
+
+# NOTE: WAT for $contains(hay, hay_len, needle, needle_len) -> 1 if needle occurs in hay
+CONTAINS_FUNC = """(func $contains (param $hay i32) (param $hay_len i32) (param $needle i32) (param $needle_len i32) (result i32)
+    (local $i i32) (local $j i32)
+    (if (i32.lt_u (local.get $hay_len) (local.get $needle_len)) (then (return (i32.const 0))))
+    (block $done
+      (loop $outer
+        (br_if $done (i32.gt_u (local.get $i) (i32.sub (local.get $hay_len) (local.get $needle_len))))
+        (local.set $j (i32.const 0))
+        (block $mismatch
+          (loop $inner
+            (br_if $mismatch (i32.ne
+              (i32.load8_u (i32.add (local.get $hay) (i32.add (local.get $i) (local.get $j))))
+              (i32.load8_u (i32.add (local.get $needle) (local.get $j)))))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (if (i32.eq (local.get $j) (local.get $needle_len)) (then (return (i32.const 1))))
+            (br $inner)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $outer)))
+    (i32.const 0))"""
+
+
+def marked_guest(on_request: str = "", on_response: str | None = None, output: bytes = b"") -> bytes:
+    """A guest that answers a plain continue (and an empty response action) unless the message
+    contains MARKER; then it runs ``on_request`` / ``on_response`` (WAT; ``output`` sits at
+    4096 for them to return). It passes admission, like a real guest that fails only on
+    some requests."""
+    import msgpack
+
+    cont, unchanged = msgpack.packb({"action": "continue"}), msgpack.packb({})
+    escape = lambda raw: "".join("\\%02x" % b for b in raw)  # noqa: E731
+    when = f"(if (call $contains (local.get $ptr) (local.get $len) (i32.const 64) (i32.const {len(MARKER)}))"
+    data = (f'(data (i32.const 16) "{escape(cont)}") (data (i32.const 48) "{escape(unchanged)}")'
+            f' (data (i32.const 64) "{MARKER}") (data (i32.const 4096) "{escape(output)}")')
+    response = None
+    if on_response is not None:
+        response = f"{when} (then {on_response})) {packed(48, len(unchanged))}"
+    body = f"{when} (then {on_request})) {packed(16, len(cont))}" if on_request else packed(16, len(cont))
+    return guest(body, data=data, on_response=response, extra=CONTAINS_FUNC)
+
+
+def returns(output: bytes) -> str:
+    """WAT for ``marked_guest``'s on_request: return its ``output``."""
+    return f"(return {packed(4096, len(output))})"
+
+
+def explodes() -> bytes:
+    """A ``marked_guest`` that answers an invalid action (``explode``) on MARKER requests."""
+    import msgpack
+
+    output = msgpack.packb({"action": "explode"})
+    return marked_guest(returns(output), output=output)

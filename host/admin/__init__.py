@@ -1,18 +1,16 @@
 """The admin API: upload, inspect, roll back and remove middleware over HTTP, behind JWT auth.
 
-``auth`` (bearer tokens), ``signatures`` (Ed25519 over a module's sha256), ``checks`` (what a
-version passes before it serves), ``changes`` (manifest edits), ``service`` (the operations),
+``auth`` (bearer tokens), ``signatures`` (Ed25519 over a module's sha256), ``changes`` (manifest edits), ``service`` (the operations),
 ``resources`` + ``routes`` (falcon), ``problems`` (problem+json), ``openapi``, ``audit``.
 """
 
 from .audit import AuditLog
 from .auth import SCOPE, SECRET_ENV, Authenticator, mint_token
-from .checks import check_module
 from .resources import Admin, authorize
 from .routes import build_admin, mount_admin
 from .signatures import TrustedKeys, keygen, sign
 from .startup import announce, prepare_admin
 
 __all__ = ["SCOPE", "SECRET_ENV", "Admin", "AuditLog", "Authenticator", "TrustedKeys", "announce",
-           "authorize", "build_admin", "check_module", "keygen", "mint_token", "mount_admin",
+           "authorize", "build_admin", "keygen", "mint_token", "mount_admin",
            "prepare_admin", "sign"]

@@ -12,13 +12,12 @@ import hashlib
 import os
 from typing import Any, Callable, Mapping
 
-from ..errors import AdminError, GuestLoadError, HostError, ModuleRejected
-from ..pipeline import Stage
+from ..errors import AdminError, DataDirUnavailable, HostError, ModuleRejected, RegistryError
+from ..pipeline import Admitted, admit
 from ..registry import Manifest, ManifestError, StageEntry
 from ..settings import AdminSettings
 from ..watch import LivePipeline
 from .changes import Unchanged, check_position, history, placed, removed, reordered, rollback_target, rolled_back
-from .checks import check_module, run_probes
 from .params import check_name, parse_upload
 from .signatures import TrustedKeys
 
@@ -81,20 +80,14 @@ class AdminService:
         signed_by = self.trusted.check(sha256, signature)
         settings = options.stage_settings(name)
         try:
-            checked = check_module(settings, wasm, self.live.cache.runtime, options.samples)
+            checked = admit(settings, wasm, self.live.cache.runtime, options.samples, sha256)
         except ModuleRejected as err:
             if err.members.get("check") == "init" and "config" not in params and options.config:
                 err.detail += " (the config was kept from the current version; send config to replace it)"
             raise
+        self._persist(wasm, checked)
         entry = StageEntry.from_settings(settings, sha256, "admin")
-
-        def change(manifest: Manifest) -> Manifest:
-            updated = placed(manifest, entry, options.position, self.admin.keep_versions)
-            self.live.store.put(wasm)  # NOTE: under the lock, once nothing can refuse any more
-            return updated
-
-        manifest, changed = self._write(change)
-        self.live.cache.keep(checked.module)
+        manifest, changed = self._write(lambda m: placed(m, entry, options.position, self.admin.keep_versions))
         self.live.reload()
         position = next(i for i, e in enumerate(manifest.stages) if e.name == name)
         return {**entry_json(entry, position=position), "generation": manifest.generation,
@@ -127,6 +120,15 @@ class AdminService:
         return {"order": [e.name for e in manifest.stages], "changed": changed,
                 "generation": manifest.generation, "served_generation": self.live.generation}
 
+    def _persist(self, wasm: bytes, checked: Admitted) -> None:
+        """Write the module and its compiled artifact, each verified, before any manifest
+        names them: a full or read-only disk refuses the upload and changes nothing."""
+        try:
+            self.live.store.put(wasm, checked.sha256)
+            self.live.cache.keep(checked.module)
+        except RegistryError as err:
+            raise DataDirUnavailable(f"the module cannot be stored, nothing changed: {err}") from err
+
     def _write(self, change: Callable[[Manifest], Manifest]) -> tuple[Manifest, bool]:
         """Apply ``change`` to the latest manifest under the lock; (manifest, whether written)."""
         try:
@@ -135,20 +137,20 @@ class AdminService:
             return self.manifest(), False
         except ManifestError as err:
             raise AdminError(f"the manifest is unreadable, so nothing can change until it is fixed: {err}") from err
+        except RegistryError as err:
+            raise DataDirUnavailable(str(err)) from err
 
     def _check_kept(self, entry: StageEntry) -> None:
-        """A kept version still loads and answers the probes (its module is still in the store)."""
+        """A kept version still passes admission (its module is still in the store, whole)."""
         try:
-            stage = Stage.load(entry.settings(self.live.store), self.live.store.get(entry.sha256), self.live.cache)
-        except GuestLoadError as err:
-            raise ModuleRejected(f"version {entry.sha256[:12]} of {entry.name!r} no longer starts: {err}",
-                                 check="init") from err
+            wasm = self.live.store.get(entry.sha256)
         except HostError as err:
             raise AdminError(f"version {entry.sha256[:12]} of {entry.name!r} cannot be read: {err}") from err
         try:
-            run_probes(stage)
-        finally:
-            stage.close()
+            admit(entry, wasm, self.live.cache.runtime, sha256=entry.sha256, cache=self.live.cache)
+        except ModuleRejected as err:
+            err.detail = f"version {entry.sha256[:12]} of {entry.name!r} no longer passes: {err.detail}"
+            raise
 
 
 def _earlier(manifest: Manifest, entry: StageEntry) -> list[StageEntry]:

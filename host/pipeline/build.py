@@ -19,7 +19,7 @@ def build_from_manifest(manifest: Manifest, store: ModuleStore, cache: CompileCa
                         previous: Pipeline | None = None) -> Pipeline:
     """The pipeline a manifest describes. Stages identical to one in ``previous`` (same
     module version and settings) are reused as they are, warm instances included."""
-    wanted = [(entry.settings(store), entry.sha256) for entry in manifest.stages]
+    wanted = [(entry, entry.sha256) for entry in manifest.stages]
     return _build(wanted, cache, manifest.generation, store, previous)
 
 
@@ -35,9 +35,10 @@ def _build(wanted: list[tuple[StageSettings, str | None]], cache: CompileCache, 
                 continue
             try:
                 wasm = store.get(sha256) if store and sha256 else read_module_file(settings.module)
-                loaded.append(Stage.load(settings, wasm, cache))
+                loaded.append(Stage.load(settings, wasm, cache, sha256))
             except HostError as err:
-                raise StageLoadError(f"stage {settings.name!r} ({settings.module}): {err}") from err
+                where = settings.module or f"version {sha256[:12]}"
+                raise StageLoadError(f"stage {settings.name!r} ({where}): {err}") from err
     except BaseException:
         for stage in loaded:
             if stage.key not in reusable:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import weakref
@@ -11,9 +10,9 @@ from ..abi import Codec
 from ..abi.codec import decode_action, decode_response_action
 from ..abi.messages import Action, ResponseAction
 from ..errors import AbiError, GuestError, GuestLoadError
-from ..metrics import METRICS
+from ..metrics import METRICS, NULL_METER
 from ..registry import CompileCache
-from ..runtime import GuestInstance, GuestModule
+from ..runtime import GuestInstance, GuestModule, Limits
 from ..settings import StageSettings
 from ..tracing import parent_context, stage_tracer
 from .failures import FailureLog, annotate, failure_kind
@@ -52,8 +51,13 @@ class _Slot:
 
 def stage_key(settings: StageSettings, sha256: str) -> tuple:
     """What makes two stages interchangeable: same module version, same settings."""
-    return (settings.name, sha256, settings.on_error, settings.limits,
-            json.dumps(settings.config, sort_keys=True, default=str))
+    return (settings.name, sha256, *settings.policy())
+
+
+def limits_of(settings: StageSettings) -> Limits:
+    """The runtime's view of a stage's limits."""
+    return Limits(timeout_ms=settings.timeout_ms, max_memory_mb=settings.max_memory_mb, fuel=settings.fuel,
+                  max_output_bytes=settings.max_output_kb * 1024, max_log_bytes=settings.max_log_kb * 1024)
 
 
 class Stage:
@@ -65,12 +69,13 @@ class Stage:
     """
 
     __slots__ = ("settings", "name", "module", "version", "label", "fail_open", "key",
-                 "has_on_response", "_config", "_idle", "_actions", "_response_actions",
+                 "has_on_response", "limits", "_config", "_idle", "_actions", "_response_actions",
                  "_failures", "_backoff_until", "_backoff_s", "live_instances", "_meters",
                  "_tracer", "__weakref__")
 
-    def __init__(self, settings: StageSettings, module: GuestModule) -> None:
+    def __init__(self, settings: StageSettings, module: GuestModule, *, isolated: bool = False) -> None:
         self.settings = settings
+        self.limits = limits_of(settings)
         self.name = settings.name
         self.module = module
         self.version = module.sha256
@@ -89,12 +94,16 @@ class Stage:
         self._backoff_until = 0.0
         self._backoff_s = 0.0
         self.live_instances = 0
-        self._meters = {phase: METRICS.meter(self.name, self.version, phase) for phase in ("request", "response")}
-        METRICS.track_instances(self.name, self.version, weakref.ref(self))
+        if isolated:
+            # NOTE: a stage under admission is not traffic: no meters, no instance gauge
+            self._meters = {"request": NULL_METER, "response": NULL_METER}
+        else:
+            self._meters = {phase: METRICS.meter(self.name, self.version, phase) for phase in ("request", "response")}
+            METRICS.track_instances(self.name, self.version, weakref.ref(self))
         self._tracer = None
 
     @classmethod
-    def load(cls, settings: StageSettings, wasm: bytes, cache: CompileCache) -> "Stage":
+    def load(cls, settings: StageSettings, wasm: bytes, cache: CompileCache, sha256: str | None = None) -> "Stage":
         """Compile (or fetch from cache) and check the module, and create the first instance,
         so a bad config or a trapping ``mw_init`` fails here, not on a request.
 
@@ -103,15 +112,22 @@ class Stage:
         pays nothing for tracing (and no bound method on the instance makes a cycle that only
         the cyclic collector could free)."""
         tracer = stage_tracer()
-        stage = (TracedStage if tracer else cls)(settings, cache.load(wasm, fuel=settings.fuel > 0))
+        stage = (TracedStage if tracer else cls)(settings, cache.load(wasm, fuel=settings.fuel > 0, sha256=sha256))
         stage._tracer = tracer
+        stage._idle.append(stage._new_slot())
+        return stage
+
+    @classmethod
+    def isolated(cls, settings: StageSettings, module: GuestModule) -> "Stage":
+        """A stage for admission: its first instance made (``mw_init`` run), counted nowhere."""
+        stage = cls(settings, module, isolated=True)
         stage._idle.append(stage._new_slot())
         return stage
 
     # ---- instances ----------------------------------------------------------------------
 
     def _new_slot(self) -> _Slot:
-        instance = GuestInstance(self.module, self.settings.limits, self.label)
+        instance = GuestInstance(self.module, self.limits, self.label)
         try:
             instance.init(self._config)
         except BaseException:
@@ -160,7 +176,8 @@ class Stage:
         try:
             self.close()
             for meter in self._meters.values():
-                METRICS.retire(meter)
+                if meter is not NULL_METER:
+                    METRICS.retire(meter)
         except Exception:  # noqa: BLE001 - at interpreter exit module globals may be gone
             pass
 

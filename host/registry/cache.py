@@ -11,7 +11,7 @@ import hashlib
 import logging
 import pathlib
 
-from ..errors import GuestLoadError
+from ..errors import GuestLoadError, RegistryError
 from ..runtime import GuestModule, Runtime
 from .files import write_atomic
 
@@ -30,10 +30,11 @@ class CompileCache:
             return None
         return self.folder / f"{sha256}-{self.runtime.flavour(fuel).key}.cwasm"
 
-    def load(self, wasm: bytes, fuel: bool = False) -> GuestModule:
+    def load(self, wasm: bytes, fuel: bool = False, sha256: str | None = None) -> GuestModule:
         """The checked module for ``wasm`` (for the fuel-metering engine if ``fuel``), from
-        the cache when it holds it."""
-        sha256 = hashlib.sha256(wasm).hexdigest()
+        the cache when it holds it. A cache that cannot be written (disk full, read-only)
+        costs a compile per process, never the load: the module is served from memory."""
+        sha256 = sha256 or hashlib.sha256(wasm).hexdigest()
         artifact = self.artifact_path(sha256, fuel)
         if artifact is not None and artifact.exists():
             try:
@@ -41,13 +42,21 @@ class CompileCache:
             except GuestLoadError as err:
                 # NOTE: a stale or damaged artifact is rebuilt, never trusted.
                 logger.warning("recompiling %s: %s", sha256[:12], err)
-        module = GuestModule.from_bytes(self.runtime, wasm, fuel)
-        self.keep(module)
+        module = GuestModule.from_bytes(self.runtime, wasm, fuel, sha256)
+        try:
+            self.keep(module)
+        except RegistryError as err:
+            logger.warning("%s; serving %s from memory", err, sha256[:12])
         return module
 
     def keep(self, module: GuestModule) -> None:
         """Store ``module``'s compiled artifact (compiled elsewhere, e.g. by a check that must
-        not write before it passed), so the next load only deserializes it."""
+        not write before it passed), so the next load only deserializes it; RegistryError
+        when it cannot be written whole."""
         artifact = self.artifact_path(module.sha256, module.fuel)
-        if artifact is not None and not artifact.exists():
+        if artifact is None or artifact.exists():
+            return
+        try:
             write_atomic(artifact, module.serialize())
+        except OSError as err:
+            raise RegistryError(f"cannot write the compiled module {artifact}: {err.strerror or err}") from err

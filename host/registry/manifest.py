@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
 
 from ..errors import RegistryError
-from ..settings import ON_ERROR_POLICIES, STAGE_KEYS, StageSettings
+from ..settings import ON_ERROR_POLICIES, POLICY_KEYS, STAGE_KEYS, StageSettings
 from .files import write_atomic
-from .store import ModuleStore
 
 FORMAT = 1
-# the per-stage settings an entry carries besides name, module and config
-_LIMIT_KEYS = ("on_error", "timeout_ms", "max_memory_mb", "fuel", "max_output_kb", "max_log_kb")
 #: versions kept per stage besides the active one (for rollback)
 KEEP_VERSIONS = 5
+#: earlier generations kept in ``<data_dir>/generations/`` for a worker that cannot build
+#: the current one (a module file deleted, a disk full while compiling)
+KEEP_GENERATIONS = 20
 
 
 class ManifestError(RegistryError):
@@ -35,40 +35,28 @@ class ManifestError(RegistryError):
 
 
 @dataclass(frozen=True)
-class StageEntry:
-    """One stage of the desired pipeline: a module version (by sha256) and its settings."""
+class StageEntry(StageSettings):
+    """One stage of the desired pipeline: the stage's settings plus its module version (by
+    sha256) and who put it there (``origin``: "config", "drop" or "admin")."""
 
-    name: str
-    sha256: str
-    config: Mapping[str, Any] = field(default_factory=dict)
-    on_error: str = STAGE_KEYS["on_error"].default
-    timeout_ms: int = STAGE_KEYS["timeout_ms"].default
-    max_memory_mb: int = STAGE_KEYS["max_memory_mb"].default
-    fuel: int = STAGE_KEYS["fuel"].default
-    max_output_kb: int = STAGE_KEYS["max_output_kb"].default
-    max_log_kb: int = STAGE_KEYS["max_log_kb"].default
-    #: who put it there: "config", "drop" or "admin"
+    sha256: str = ""
     origin: str = "config"
 
     @classmethod
     def from_settings(cls, settings: StageSettings, sha256: str, origin: str) -> "StageEntry":
         """The entry for a stage configured as ``settings`` running module ``sha256``."""
-        return cls(name=settings.name, sha256=sha256, config=dict(settings.config), origin=origin,
-                   **{key: getattr(settings, key) for key in _LIMIT_KEYS})
-
-    def settings(self, store: ModuleStore) -> StageSettings:
-        return StageSettings(name=self.name, module=store.path(self.sha256), config=dict(self.config),
-                             **{key: getattr(self, key) for key in _LIMIT_KEYS})
+        return cls(name=settings.name, sha256=sha256, origin=origin, **settings.described())
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        body = {key: getattr(self, key) for key in _JSON_KEYS}
+        body["config"] = dict(self.config)
+        return body
 
     @classmethod
     def from_json(cls, data: Any) -> "StageEntry":
         if not isinstance(data, dict):
             raise ManifestError("a stage entry must be an object")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
+        unknown = set(data) - set(_JSON_KEYS)
         if unknown:
             raise ManifestError(f"stage entry has unknown keys {sorted(unknown)}")
         try:
@@ -85,14 +73,18 @@ class StageEntry:
             raise ManifestError(f"stage {self.name!r}: sha256 {self.sha256!r} is invalid")
         if self.on_error not in ON_ERROR_POLICIES:
             raise ManifestError(f"stage {self.name!r}: on_error {self.on_error!r} is invalid")
-        for key in _LIMIT_KEYS:
+        for key in POLICY_KEYS:
             value = getattr(self, key)
-            if key == "on_error":
+            if key in ("on_error", "config"):
                 continue
             if type(value) is not int or STAGE_KEYS[key].check(value):
                 raise ManifestError(f"stage {self.name!r}: {key} {value!r} is invalid")
         if not isinstance(self.config, Mapping):
             raise ManifestError(f"stage {self.name!r}: config must be an object")
+
+
+#: an entry's keys in the manifest file (the module path of a config is not one of them)
+_JSON_KEYS = ("name", "sha256", *POLICY_KEYS, "origin")
 
 
 @dataclass(frozen=True)
@@ -173,26 +165,91 @@ def _checksum(body: dict[str, Any]) -> str:
 
 
 class ManifestStore:
-    """Reads and writes ``<data_dir>/manifest.json``."""
+    """Reads and writes ``<data_dir>/manifest.json`` and the copies that make it durable.
+
+    NOTE: besides ``manifest.json`` every write leaves ``manifest.last-good.json`` and
+    ``generations/<generation>.json`` (the last KEEP_GENERATIONS). A missing manifest is
+    restored from them, a damaged one is never applied, a worker that cannot build the current
+    generation falls back to an earlier one, and no write is ever based on less than the
+    newest good copy, so generations never go backwards.
+    """
 
     def __init__(self, data_dir: pathlib.Path) -> None:
         self.data_dir = data_dir
         self.path = data_dir / "manifest.json"
-        # NOTE: a copy of the last manifest this store wrote, for a process that starts
-        # while manifest.json is damaged (a new worker) and for the next write.
         self.last_good_path = data_dir / "manifest.last-good.json"
+        self.history_dir = data_dir / "generations"
         self.lock_path = data_dir / "manifest.lock"
 
     def read(self) -> Manifest | None:
-        """The current manifest, None if there is none yet; ManifestError if it is bad."""
-        return self._read(self.path)
+        """The current manifest: ``manifest.json`` or, when that file is missing, the newest
+        good copy (None if there never was one); ManifestError if ``manifest.json`` is damaged."""
+        manifest = self._read(self.path)
+        return manifest if manifest is not None else self._newest_copy()
 
     def read_good(self) -> Manifest | None:
-        """The current manifest or, when it is damaged, the last one written whole."""
+        """The current manifest or, when it is damaged or missing, the newest good copy."""
         try:
             return self.read()
         except ManifestError:
-            return self._read(self.last_good_path)
+            return self._newest_copy()
+
+    def missing(self) -> bool:
+        """Whether ``manifest.json`` is gone while a good copy exists (``restore`` brings it back)."""
+        return not self.path.exists() and self._newest_copy() is not None
+
+    def restore(self) -> Manifest | None:
+        """Write the newest good copy back as ``manifest.json`` if that file is missing."""
+        with self.locked():
+            if self.path.exists():
+                return None
+            copy = self._newest_copy()
+            if copy is not None:
+                write_atomic(self.path, copy.to_bytes())
+            return copy
+
+    def history(self) -> list[Manifest]:
+        """The kept generations, newest first (unreadable ones left out)."""
+        kept = []
+        for path in self._history_files():
+            try:
+                manifest = self._read(path)
+            except ManifestError:
+                continue
+            if manifest is not None:
+                kept.append(manifest)
+        return kept
+
+    def _newest_copy(self) -> Manifest | None:
+        for path in (self.last_good_path, *self._history_files()):
+            try:
+                manifest = self._read(path)
+            except ManifestError:
+                continue
+            if manifest is not None:
+                return manifest
+        return None
+
+    def _history_files(self) -> list[pathlib.Path]:
+        try:
+            names = [path for path in self.history_dir.iterdir() if path.suffix == ".json"
+                     and path.stem.isdigit()]
+        except OSError:
+            return []
+        return sorted(names, key=lambda path: int(path.stem), reverse=True)
+
+    def _newest_generation(self) -> int:
+        """The highest generation any copy names: a new write goes above it."""
+        files = self._history_files()
+        newest = int(files[0].stem) if files else 0
+        for path in (self.path, self.last_good_path):
+            try:
+                manifest = self._read(path)
+            except ManifestError:
+                continue
+            if manifest is not None:
+                newest = max(newest, manifest.generation)
+        return newest
 
     @staticmethod
     def _read(path: pathlib.Path) -> Manifest | None:
@@ -218,13 +275,30 @@ class ManifestStore:
     def update(self, change: Callable[[Manifest], Manifest], source: str) -> Manifest:
         """Apply ``change`` to the current manifest and write it as the next generation.
 
-        ``change`` runs under the lock and may raise to abort; nothing is written then.
+        ``change`` runs under the lock and may raise to abort; nothing is written then. A
+        write that fails (disk full, read-only folder) raises RegistryError and leaves
+        ``manifest.json`` as it was.
         """
         with self.locked():
             current = self.read_good() or Manifest()
-            updated = dataclasses.replace(change(current), generation=current.generation + 1,
+            generation = max(current.generation, self._newest_generation()) + 1
+            updated = dataclasses.replace(change(current), generation=generation,
                                           source=source, written_at=time.time())
             data = updated.to_bytes()
-            write_atomic(self.path, data)
-            write_atomic(self.last_good_path, data)
+            copy = self.history_dir / f"{generation}.json"
+            try:
+                # NOTE: the copies first: a manifest.json that names a generation always has
+                # its copy, so a worker can fall back to it and nothing goes backwards.
+                write_atomic(copy, data)
+                write_atomic(self.last_good_path, data)
+                write_atomic(self.path, data)
+            except OSError as err:
+                copy.unlink(missing_ok=True)
+                raise RegistryError(f"cannot write the manifest in {self.data_dir}: {err.strerror or err}; "
+                                    "nothing changed") from err
+            self._prune()
             return updated
+
+    def _prune(self) -> None:
+        for path in self._history_files()[KEEP_GENERATIONS:]:
+            path.unlink(missing_ok=True)

@@ -6,15 +6,7 @@ import dataclasses
 import hashlib
 import json
 
-from ..settings import Settings
 from .manifest import Manifest, StageEntry
-from .store import ModuleStore, read_module_file
-
-
-def config_entries(settings: Settings, store: ModuleStore) -> list[StageEntry]:
-    """The config's stages as manifest entries, their modules copied into the store."""
-    return [StageEntry.from_settings(stage, store.put(read_module_file(stage.module)), "config")
-            for stage in settings.middleware]
 
 
 def entries_digest(entries: list[StageEntry]) -> str:

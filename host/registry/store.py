@@ -18,18 +18,40 @@ class ModuleStore:
     def path(self, sha256: str) -> pathlib.Path:
         return self.folder / f"{sha256}.wasm"
 
-    def put(self, wasm: bytes) -> str:
-        sha256 = hashlib.sha256(wasm).hexdigest()
+    def put(self, wasm: bytes, sha256: str | None = None) -> str:
+        """Store ``wasm`` (``sha256`` is its digest when the caller has it) and verify the
+        file by reading it back; RegistryError when it cannot be written whole (disk full,
+        read-only folder). A stored file that does not match its name is replaced."""
+        sha256 = sha256 or hashlib.sha256(wasm).hexdigest()
         path = self.path(sha256)
-        if not path.exists():
+        if self._holds(path, sha256):
+            return sha256
+        try:
             write_atomic(path, wasm)
+        except OSError as err:
+            raise RegistryError(f"cannot store module {sha256[:12]} in {self.folder}: {err.strerror or err}") from err
+        if not self._holds(path, sha256):
+            raise RegistryError(f"module {sha256[:12]} did not read back whole from {self.folder}")
         return sha256
 
     def get(self, sha256: str) -> bytes:
+        """The module's bytes, checked against their name: a damaged file is never served."""
         try:
-            return self.path(sha256).read_bytes()
+            wasm = self.path(sha256).read_bytes()
         except FileNotFoundError as err:
             raise RegistryError(f"no module {sha256} in {self.folder}") from err
+        except OSError as err:
+            raise RegistryError(f"cannot read module {sha256[:12]} in {self.folder}: {err.strerror}") from err
+        if hashlib.sha256(wasm).hexdigest() != sha256:
+            raise RegistryError(f"module file {self.path(sha256)} does not match its sha256 (damaged)")
+        return wasm
+
+    @staticmethod
+    def _holds(path: pathlib.Path, sha256: str) -> bool:
+        try:
+            return hashlib.sha256(path.read_bytes()).hexdigest() == sha256
+        except OSError:
+            return False
 
 
 def read_module_file(path: pathlib.Path) -> bytes:

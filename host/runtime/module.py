@@ -86,13 +86,15 @@ class GuestModule:
             raise ModuleRefused(f"the module's imports cannot be satisfied: {err}") from err
 
     @classmethod
-    def from_bytes(cls, runtime: Runtime, wasm: bytes, fuel: bool = False) -> "GuestModule":
-        """Compile ``wasm`` (a binary module) and check it against the ABI."""
+    def from_bytes(cls, runtime: Runtime, wasm: bytes, fuel: bool = False,
+                   sha256: str | None = None) -> "GuestModule":
+        """Compile ``wasm`` (a binary module) and check it against the ABI; ``sha256`` is the
+        bytes' digest when the caller has it already."""
         try:
             module = wasmtime.Module(runtime.flavour(fuel).engine, wasm)
         except wasmtime.WasmtimeError as err:
             raise GuestLoadError(f"not a valid WebAssembly module: {err}") from err
-        return cls(runtime, module, hashlib.sha256(wasm).hexdigest(), fuel)
+        return cls(runtime, module, sha256 or hashlib.sha256(wasm).hexdigest(), fuel)
 
     @classmethod
     def from_compiled(cls, runtime: Runtime, path: str, sha256: str, fuel: bool = False) -> "GuestModule":

@@ -1,18 +1,27 @@
-"""The live pipeline of one process: built from the manifest and swapped when it changes."""
+"""The live pipeline of one process: built from the manifest and swapped when it changes.
+
+What a process does on each data-dir fault (docs/operations.md): a damaged manifest is never
+applied (it keeps its generation); a missing one is restored from its copy; a generation it
+cannot build (a module file gone, a full disk) leaves it on the newest generation it can
+build, not ready, retrying every RETRY_S; with nothing buildable at all a worker under
+``mwhost serve`` still boots and answers 503 (never an empty pipeline in place of one that
+has an auth stage), so gunicorn's master never gives up on it.
+"""
 
 from __future__ import annotations
 
-import dataclasses
+import hashlib
 import logging
 import os
 import pathlib
 import threading
+import time
 
-from ..errors import HostError
+from ..errors import GuestLoadError, HostError, StageLoadError
 from ..metrics import METRICS
-from ..pipeline import PipelineHolder, build_from_manifest
+from ..pipeline import Pipeline, PipelineHolder, admit, build_from_manifest
 from ..registry import (
-    CompileCache, Manifest, ManifestError, ManifestStore, ModuleStore, config_entries, reseeded,
+    CompileCache, Manifest, ManifestError, ManifestStore, ModuleStore, StageEntry, read_module_file, reseeded,
 )
 from ..runtime import Runtime
 from ..settings import Settings
@@ -23,6 +32,8 @@ logger = logging.getLogger("mwhost.watch")
 #: how often the watcher also stats the manifest by itself: inotify events can be missed
 #: (e.g. written while the watchdog emitter thread is still starting), a stat costs ~1 us
 SAFETY_POLL_S = 0.2
+#: how often a process that could not build the current generation tries again
+RETRY_S = 5.0
 
 
 class LivePipeline:
@@ -36,35 +47,55 @@ class LivePipeline:
         self.cache = CompileCache(runtime, data_dir / "cache")
         self.manifests = ManifestStore(data_dir)
         self.holder = PipelineHolder()
+        #: why this process does not serve the manifest's generation (None when it does)
+        self.problem: str | None = None
+        self._retry_at = 0.0
         self._reload_lock = threading.Lock()
         self._watching_pid = 0
         self._stop = threading.Event()
         self._observer = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, runtime: Runtime) -> "LivePipeline":
+    def from_settings(cls, settings: Settings, runtime: Runtime, *, strict: bool = True) -> "LivePipeline":
         """Load the manifest, seeding it from the config when the config changed since.
 
-        The config's pipeline is built and checked before anything is written: a bad module
-        raises ``StageLoadError`` (naming the stage) and leaves the manifest as it was.
+        The config's stages are admitted (every check an upload passes) before anything is
+        written. ``strict`` (the default; ``mwhost serve``'s start check) raises
+        ``StageLoadError`` naming the stage and leaves the manifest as it was, and raises when
+        no generation can be built. A worker (``strict=False``) logs either and boots anyway:
+        on the newest generation it can build, else answering 503 until one can be.
         """
         live = cls(settings.data_dir, runtime)
-        entries = config_entries(settings, live.store)
         try:
-            current = live.manifests.read_good() or Manifest()
-        except ManifestError as err:
-            logger.error("no readable manifest, seeding it from %s again: %s", settings.source, err)
-            current = Manifest()
-        candidate = reseeded(current, entries)
-        if candidate is not None:
-            # check first (as generation 0: not served); the reload below reuses these stages
-            checked = dataclasses.replace(candidate, generation=0)
-            live.holder.swap(build_from_manifest(checked, live.store, live.cache))
-            manifest = live.manifests.update(lambda m: reseeded(m, entries) or m, source="config")
-            logger.info("manifest generation %d seeded from %s", manifest.generation, settings.source)
-        if not live.reload():
-            raise ManifestError(f"cannot load the manifest in {settings.data_dir}; see the log")
+            live.seed(settings)
+        except HostError as err:
+            if strict:
+                raise
+            logger.error("the pipeline of %s was not seeded, serving the manifest as it is: %s",
+                         settings.source, err)
+        live.reload()
+        if live.holder.current.generation == 0 and live.problem is not None:
+            if strict:
+                raise StageLoadError(live.problem)
+            live.holder.swap(unavailable(live.problem))
         return live
+
+    def seed(self, settings: Settings) -> None:
+        """Write the config's stages into the manifest when the config changed since it was
+        last seeded; each stage is admitted first (a refusal raises StageLoadError)."""
+        config = [(stage, read_module_file(stage.module)) for stage in settings.middleware]
+        entries = [StageEntry.from_settings(stage, _digest(wasm), "config") for stage, wasm in config]
+        if reseeded(self.manifests.read_good() or Manifest(), entries) is None:
+            return
+        for (stage, wasm), entry in zip(config, entries):
+            try:
+                admitted = admit(stage, wasm, self.cache.runtime, sha256=entry.sha256)
+            except HostError as err:
+                raise StageLoadError(f"stage {stage.name!r} ({stage.module}): {err}") from err
+            self.store.put(wasm, entry.sha256)
+            self.cache.keep(admitted.module)
+        manifest = self.manifests.update(lambda m: reseeded(m, entries) or m, source="config")
+        logger.info("manifest generation %d seeded from %s", manifest.generation, settings.source)
 
     @property
     def generation(self) -> int:
@@ -72,9 +103,11 @@ class LivePipeline:
 
     def reload(self) -> bool:
         """Swap to the manifest's generation if it is newer. A bad manifest or a stage that
-        fails to load changes nothing (logged); returns whether the current one is good."""
+        fails to load changes nothing (logged, ``problem`` says why); returns whether this
+        process serves the current generation."""
         with self._reload_lock:
             current = self.holder.current
+            self._restore_missing()
             try:
                 # a process that serves nothing yet starts from the last good manifest
                 manifest = self.manifests.read() if current.generation else self.manifests.read_good()
@@ -84,23 +117,67 @@ class LivePipeline:
                 METRICS.swapped("rejected")
                 return False
             if manifest is None or manifest.generation <= current.generation:
-                return True
+                if manifest is None or manifest.generation == current.generation:
+                    self.problem = None
+                return self.problem is None
             try:
                 pipeline = build_from_manifest(manifest, self.store, self.cache, previous=current)
             except HostError as err:
-                logger.error("generation %d not applied, keeping %d: %s",
-                             manifest.generation, current.generation, err,
-                             extra={"generation": current.generation})
-                METRICS.swapped("rejected")
+                self._failed(manifest.generation, err)
+                self._fall_back(manifest.generation)
                 return False
-            self.holder.swap(pipeline)
-            if current.generation:  # a swap from a served generation, not the first load
-                METRICS.swapped("ok", pipeline.generation)
-            else:
-                METRICS.serving(pipeline.generation)
-            logger.info("pid %d now serves generation %d (%s)", os.getpid(), pipeline.generation,
-                        ", ".join(f"{s.name}@{s.version[:12]}" for s in pipeline.stages) or "no stages")
+            self._swap(pipeline)
             return True
+
+    def _swap(self, pipeline: Pipeline) -> None:
+        current = self.holder.swap(pipeline)
+        self.problem = None
+        if current.generation:  # a swap from a served generation, not the first load
+            METRICS.swapped("ok", pipeline.generation)
+        else:
+            METRICS.serving(pipeline.generation)
+        logger.info("pid %d now serves generation %d (%s)", os.getpid(), pipeline.generation,
+                    ", ".join(f"{s.name}@{s.version[:12]}" for s in pipeline.stages) or "no stages")
+
+    def _failed(self, generation: int, err: HostError) -> None:
+        served = self.holder.current.generation
+        self.problem = f"generation {generation} cannot be loaded here: {err}"
+        self._retry_at = time.monotonic() + RETRY_S
+        logger.error("generation %d not applied, keeping %d (retrying every %.0f s): %s",
+                     generation, served, RETRY_S, err, extra={"generation": served})
+        METRICS.swapped("rejected")
+
+    def _fall_back(self, wanted: int) -> None:
+        """With nothing served yet (a worker booting), serve the newest earlier generation
+        that builds; ``problem`` keeps saying that this is not the current one."""
+        current = self.holder.current
+        if current.generation:
+            return
+        for manifest in self.manifests.history():
+            if manifest.generation >= wanted:
+                continue
+            try:
+                pipeline = build_from_manifest(manifest, self.store, self.cache)
+            except HostError as err:
+                logger.warning("generation %d cannot be loaded either: %s", manifest.generation, err)
+                continue
+            problem = self.problem
+            self._swap(pipeline)
+            self.problem = problem
+            logger.error("serving generation %d until generation %d can be loaded", manifest.generation, wanted)
+            return
+
+    def _restore_missing(self) -> None:
+        """A deleted manifest.json comes back from its copy (never an empty pipeline)."""
+        if not self.manifests.missing():
+            return
+        try:
+            restored = self.manifests.restore()
+        except OSError as err:
+            logger.error("manifest.json is missing and cannot be restored: %s", err)
+            return
+        if restored is not None:
+            logger.warning("manifest.json was missing: restored generation %d from its copy", restored.generation)
 
     # ---- watching -----------------------------------------------------------------------
 
@@ -114,7 +191,7 @@ class LivePipeline:
         manifest_name = self.manifests.path.name
         wake = threading.Event()
 
-        def on_path(path: pathlib.Path) -> None:
+        def on_path(path: pathlib.Path, kind: str) -> None:
             if path.name == manifest_name:
                 wake.set()
 
@@ -131,13 +208,19 @@ class LivePipeline:
             if stop.is_set():
                 return
             signature = self._signature()
-            if not woken and signature == seen:
+            if not woken and signature == seen and not self._retry_due():
                 continue
             seen = signature
             try:
                 self.reload()
             except Exception:  # noqa: BLE001 - the watcher must outlive any one bad reload
                 logger.exception("reloading the manifest failed")
+
+    def _retry_due(self) -> bool:
+        if self.problem is None or time.monotonic() < self._retry_at:
+            return False
+        self._retry_at = time.monotonic() + RETRY_S
+        return True
 
     def _signature(self) -> tuple | None:
         """What changes when the manifest file is replaced or rewritten."""
@@ -156,3 +239,34 @@ class LivePipeline:
     def close(self) -> None:
         self.stop()
         self.holder.current.close()
+
+
+def _digest(wasm: bytes) -> str:
+    return hashlib.sha256(wasm).hexdigest()
+
+
+class UnloadableStage:
+    """Stands in for a pipeline that cannot be loaded at all: fails every request closed
+    (503 naming it) instead of serving the app without its middleware."""
+
+    name = "pipeline"
+    version = "unloadable"
+    fail_open = False
+    has_on_response = False
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def call_request(self, state):
+        raise GuestLoadError(self.reason)
+
+    def failed(self, err: Exception, phase: str, request_id: str | None = None) -> None:
+        pass  # the reason was logged when loading failed; no log line per request
+
+    def close(self) -> None:
+        pass
+
+
+def unavailable(reason: str) -> Pipeline:
+    """A pipeline (generation 0) that answers 503 to every request until one can be loaded."""
+    return Pipeline((UnloadableStage(reason),), 0)

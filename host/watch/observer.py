@@ -23,8 +23,11 @@ POLLING_ENV = "MWHOST_WATCH_POLLING"
 _CHANGES = {"created", "modified", "moved", "deleted", "closed"}
 
 
+OnPath = Callable[[pathlib.Path, str], None]
+
+
 class _Callback(FileSystemEventHandler):
-    def __init__(self, on_path: Callable[[pathlib.Path], None]) -> None:
+    def __init__(self, on_path: OnPath) -> None:
         self.on_path = on_path
 
     def on_any_event(self, event: FileSystemEvent) -> None:
@@ -32,12 +35,12 @@ class _Callback(FileSystemEventHandler):
             return
         for path in (event.src_path, getattr(event, "dest_path", "")):
             if path:
-                self.on_path(pathlib.Path(os.fsdecode(path)))
+                self.on_path(pathlib.Path(os.fsdecode(path)), event.event_type)
 
 
-def watch_folder(folder: pathlib.Path, on_path: Callable[[pathlib.Path], None],
-                 poll_interval: float = 0.5) -> BaseObserver:
-    """Call ``on_path`` for every file event in ``folder`` (not recursive); started, daemon."""
+def watch_folder(folder: pathlib.Path, on_path: OnPath, poll_interval: float = 0.5) -> BaseObserver:
+    """Call ``on_path(path, kind)`` for every file event in ``folder`` (not recursive; kind is
+    watchdog's event type: "closed" means closed after writing); started, daemon."""
     folder.mkdir(parents=True, exist_ok=True)
     handler = _Callback(on_path)
     use_polling = os.environ.get(POLLING_ENV) == "1"

@@ -33,13 +33,14 @@ def resolve_settings(config: Config) -> Settings:
     return load_settings(config)
 
 
-def load_live(settings: Settings, runtime: Runtime | None = None) -> LivePipeline:
-    """The live pipeline for ``settings``: manifest seeded from the config, loaded and checked."""
-    return LivePipeline.from_settings(settings, runtime or default_runtime())
+def load_live(settings: Settings, runtime: Runtime | None = None, *, strict: bool = True) -> LivePipeline:
+    """The live pipeline for ``settings``: manifest seeded from the config, loaded and checked
+    (``strict``: see ``LivePipeline.from_settings``)."""
+    return LivePipeline.from_settings(settings, runtime or default_runtime(), strict=strict)
 
 
 def create_app(config: Config = None, app: falcon.App | None = None, *,
-               runtime: Runtime | None = None) -> falcon.App:
+               runtime: Runtime | None = None, strict: bool = True) -> falcon.App:
     """The host app: ``config`` is a path to an ``mwhost.toml``, a ``Settings``, or None.
 
     With ``app`` the pipeline is added to that app as a ``WasmMiddleware``; without it a new
@@ -49,10 +50,12 @@ def create_app(config: Config = None, app: falcon.App | None = None, *,
     none is configured. Raises ``ConfigError`` or ``StageLoadError`` naming what is wrong;
     nothing is served half-loaded. The pipeline follows the manifest in ``data_dir`` once
     ``live_pipeline(app).start_watching()`` runs in the serving process (``mwhost serve``
-    does it in every worker).
+    does it in every worker). ``strict=False`` is for a worker of a server whose pipeline
+    was checked at start: it boots even when the data dir has lost something since (on an
+    earlier generation, or answering 503), reporting not-ready, so gunicorn keeps it.
     """
     settings = resolve_settings(config)
-    live = load_live(settings, runtime)
+    live = load_live(settings, runtime, strict=strict)
     admin = build_admin(live, settings.admin)
     middleware = WasmMiddleware(live.holder)
     middleware.live = live

@@ -82,7 +82,7 @@ def bad_inputs(other_key: Ed25519PrivateKey) -> list[Bad]:
         # the body is not a (core, whole) WebAssembly module
         Bad("not-wasm", 400, "not a WebAssembly binary", body=b"hello, this is text", check="binary"),
         Bad("wat-text", 400, "wat2wasm", body=b"(module)", check="binary"),
-        Bad("empty-body", 400, "body is empty", body=b"", check="binary"),
+        Bad("empty-body", 400, "module is empty", body=b"", check="binary"),
         Bad("truncated", 400, "does not compile", body=GOOD[: len(GOOD) // 2], check="compile"),
         Bad("component", 400, "component", body=b"\0asm\x0d\x00\x01\x00", check="binary"),
         Bad("oversize", 413, "max_module_mb", body=None),  # a 2 MiB Content-Length, body never sent
@@ -120,7 +120,7 @@ def bad_inputs(other_key: Ed25519PrivateKey) -> list[Bad]:
         Bad("position-not-integer", 400, "position must be an integer", params={"position": "first"}),
         Bad("position-out-of-range", 400, "out of range", params={"position": "99"}),
         Bad("bad-on-error", 400, "on_error must be one of", params={"on_error": "sometimes"}),
-        Bad("zero-timeout", 400, "timeout_ms must be greater than 0", params={"timeout_ms": "0"}),
+        Bad("zero-timeout", 400, "timeout_ms must be 1 or more", params={"timeout_ms": "0"}),
         Bad("unknown-parameter", 400, "unknown parameter 'timeout'", params={"timeout": "5"}),
         Bad("invalid-stage-name", 400, "stage name", path="/_admin/middlewares/bad%20name"),
         # signatures (the server trusts one publisher key)

@@ -83,7 +83,7 @@ def test_a_refused_call_prints_the_servers_problem_and_exits_non_zero(host):
     garbage.write_bytes(b"not a module")
     mwhost("sign", str(garbage), "--key", str(folder / "publisher.key"))
     result = mwhost("upload", str(garbage), env=env)
-    assert result.returncode != 0 and "400 Bad Request: the body is not a WebAssembly binary" in result.stderr
+    assert result.returncode != 0 and "400 Bad Request: the module is not a WebAssembly binary" in result.stderr
 
     result = mwhost("rollback", "nobody", env=env)
     assert result.returncode != 0 and "404 Not Found" in result.stderr

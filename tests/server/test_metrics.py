@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.server.gunicorn_process import serve
 from tests.server.test_swap import Operator, swap_times, tagger, wait_for, write_config
-from tests.wat import const_guest
+from tests.wat import MARKER, explodes
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,7 @@ def total(samples, name: str, **labels) -> float:
 
 
 def test_metrics_add_up_across_four_workers(tmp_path):
-    config = write_config(tmp_path, [("good", tagger("v", "1")), ("broken", const_guest({"action": "explode"}))])
+    config = write_config(tmp_path, [("good", tagger("v", "1")), ("broken", explodes())])
     text = (tmp_path / "mwhost.toml").read_text().replace(
         'name = "broken"\nmodule = "broken.wasm"', 'name = "broken"\nmodule = "broken.wasm"\non_error = "fail_open"')
     (tmp_path / "mwhost.toml").write_text(text)
@@ -43,7 +43,7 @@ def test_metrics_add_up_across_four_workers(tmp_path):
             return total(scrape(served), name, **labels) - total(before, name, **labels)
 
         for _ in range(40):
-            assert served.request("GET", "/")[0] == 200
+            assert served.request("GET", MARKER)[0] == 200
         time.sleep(1.5)
         assert added("mwhost_stage_calls_total", stage="good", phase="request", outcome="ok") == 40
         assert added("mwhost_stage_calls_total", stage="broken", outcome="failed") == 40
@@ -84,10 +84,10 @@ def test_probes_answer_without_a_token(tmp_path):
 def test_json_logs_under_gunicorn_carry_stage_version_kind_and_request_id(tmp_path):
     import json as json_module
 
-    config = write_config(tmp_path, [("broken", const_guest({"action": "explode"}))])
+    config = write_config(tmp_path, [("broken", explodes())])
     with serve(tmp_path, "--config", config, "--log-format", "json", workers=2) as served:
         time.sleep(1.1)  # serve()'s own start-up requests failed too: let the rate limit pass
-        assert served.request("GET", "/", {"X-Request-Id": "rid-json-1"})[0] == 503
+        assert served.request("GET", MARKER, {"X-Request-Id": "rid-json-1"})[0] == 503
         assert wait_for(lambda: "rid-json-1" in served.output(), timeout=5)
     lines = [json_module.loads(line) for line in served.output().splitlines() if line.startswith("{")]
     failure = next(line for line in lines if line.get("request_id") == "rid-json-1" and line.get("kind"))

@@ -9,7 +9,7 @@ import pytest
 from host import testing
 from tests.conftest import example_path
 from tests.server.gunicorn_process import run_to_exit, serve
-from tests.wat import const_guest, guest
+from tests.wat import MARKER, const_guest, explodes, guest, marked_guest
 
 pytestmark = pytest.mark.slow
 
@@ -68,11 +68,11 @@ def test_an_invalid_config_stops_serve_naming_the_key(tmp_path):
 
 
 def test_garbage_from_a_fail_closed_guest_fails_each_request_and_the_workers_live(tmp_path):
-    config = write_config(tmp_path, [("closed", const_guest({"action": "explode"}), 'on_error = "fail_closed"')])
+    config = write_config(tmp_path, [("closed", explodes(), 'on_error = "fail_closed"')])
     with serve(tmp_path, "--config", config) as served:
         workers = served.worker_pids()
         for _ in range(6):
-            status, headers, body = served.request("GET", "/")
+            status, headers, body = served.request("GET", MARKER)
             assert status == 503
             assert headers["content-type"] == "application/problem+json"
             assert json.loads(body)["stage"] == "closed"
@@ -81,23 +81,23 @@ def test_garbage_from_a_fail_closed_guest_fails_each_request_and_the_workers_liv
 
 def test_garbage_from_a_fail_open_guest_skips_it_and_later_stages_run(tmp_path):
     config = write_config(tmp_path, [
-        ("skipped", const_guest({"action": "explode"}), 'on_error = "fail_open"'),
+        ("skipped", explodes(), 'on_error = "fail_open"'),
         ("tagger", const_guest({"action": "continue", "ctx": {"after": "yes"}}), ""),
     ])
     with serve(tmp_path, "--config", config) as served:
         workers = served.worker_pids()
         for _ in range(6):
-            status, echoed = served.get_json("/")
+            status, echoed = served.get_json(MARKER)
             assert status == 200 and echoed["ctx"] == {"after": "yes"}
         assert served.worker_pids() == workers
 
 
 def test_a_trapping_guest_is_replaced_and_the_workers_live(tmp_path):
-    config = write_config(tmp_path, [("trap", testing.reference_guest("trap"), 'on_error = "fail_open"')])
+    config = write_config(tmp_path, [("trap", marked_guest("(unreachable)"), 'on_error = "fail_open"')])
     with serve(tmp_path, "--config", config) as served:
         workers = served.worker_pids()
         for _ in range(6):
-            status, _ = served.get_json("/")
+            status, _ = served.get_json(MARKER)
             assert status == 200
         assert served.worker_pids() == workers
         assert "stage trap failed in the request phase (trap" in served.output()

@@ -10,7 +10,7 @@ import pytest
 
 from host import WasmMiddleware, testing
 from host.web import load_live
-from tests.wat import const_guest, guest_wat
+from tests.wat import MARKER, const_guest, guest_wat, marked_guest, returns
 
 ECHO = testing.reference_guest("echo")
 
@@ -82,9 +82,9 @@ def test_path_and_query_rewrites_reach_routing_and_params(tmp_path):
 
 def test_respond_short_circuits_later_stages_and_the_app(tmp_path):
     first = const_guest({"action": "continue", "response_headers": [["x-first", "ran"]]})
-    trap = testing.reference_guest("trap")  # would answer 503 if it ever ran
+    never = const_guest({"action": "respond", "status": 500})  # would answer 500 if it ever ran
     result = client(tmp_path, ("first", first, {}), ("deny", testing.reference_guest("respond"), {}),
-                    ("never", trap, {})).simulate_get("/")
+                    ("never", never, {})).simulate_get("/")
     assert result.status_code == 403
     assert result.text == "forbidden\n"
     assert result.headers["content-type"] == "text/plain"
@@ -132,17 +132,10 @@ def test_response_edits_remove_and_replace_body(tmp_path):
 
 @pytest.mark.parametrize("garbage", [b"not msgpack", {"action": "explode"}, {"action": "continue", "path": "x"}])
 def test_garbage_fails_closed_with_problem_json_and_the_next_request_works(tmp_path, garbage, caplog):
-    if isinstance(garbage, bytes):
-        stage = testing.wat_guest(
-            '(module (memory (export "memory") 2) (data (i32.const 16) "not msgpack")'
-            '(func (export "mw_abi_version") (result i32) (i32.const 1))'
-            '(func (export "mw_alloc") (param i32) (result i32) (i32.const 65536))'
-            '(func (export "mw_on_request") (param i32 i32) (result i64) (i64.const 0x000000100000000b)))')
-    else:
-        stage = const_guest(garbage)
-    app = client(tmp_path, ("bad", stage, {}))
+    output = garbage if isinstance(garbage, bytes) else msgpack.packb(garbage)
+    app = client(tmp_path, ("bad", marked_guest(returns(output), output=output), {}))
     for _ in range(2):
-        result = app.simulate_get("/")
+        result = app.simulate_get(MARKER)
         assert result.status_code == 503
         assert result.headers["content-type"] == "application/problem+json"
         problem = json.loads(result.text)
@@ -153,27 +146,28 @@ def test_garbage_fails_closed_with_problem_json_and_the_next_request_works(tmp_p
 
 
 def test_garbage_fails_open_by_skipping_the_stage(tmp_path):
-    stage = const_guest({"action": "explode"})
+    output = msgpack.packb({"action": "explode"})
+    stage = marked_guest(returns(output), output=output)
     after = const_guest({"action": "continue", "ctx": {"after": "ran"}})
-    result = client(tmp_path, ("bad", stage, {"on_error": "fail_open"}), ("after", after, {})).simulate_get("/")
+    result = client(tmp_path, ("bad", stage, {"on_error": "fail_open"}), ("after", after, {})).simulate_get(MARKER)
     assert result.status_code == 200
     assert result.json["ctx"] == {"after": "ran"}
 
 
 def test_a_failed_instance_is_replaced_by_a_fresh_one(tmp_path):
-    settings = testing.pipeline_settings(tmp_path, ("trap", testing.reference_guest("trap"), {"on_error": "fail_open"}))
+    settings = testing.pipeline_settings(tmp_path, ("trap", marked_guest("(unreachable)"), {"on_error": "fail_open"}))
     holder = load_live(settings).holder
     stage = holder.current.stages[0]
     first = stage._idle[0].instance
     client = falcon.testing.TestClient(falcon.App(middleware=[WasmMiddleware(holder)]))
-    client.simulate_get("/")
+    client.simulate_get(MARKER)
     assert first.closed and stage.idle_instances == 0
-    client.simulate_get("/")
+    client.simulate_get(MARKER)
     assert stage.idle_instances == 0  # the fresh instance trapped too and was thrown away
 
 
 def test_a_response_phase_failure_fails_closed(tmp_path):
-    stage = testing.wat_guest(guest_wat(on_response="(unreachable)"))
-    result = client(tmp_path, ("late", stage, {})).simulate_get("/")
+    stage = marked_guest(on_response="(unreachable)")
+    result = client(tmp_path, ("late", stage, {})).simulate_get(MARKER)
     assert result.status_code == 503
     assert json.loads(result.text)["stage"] == "late"

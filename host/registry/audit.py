@@ -1,0 +1,75 @@
+"""The audit log: one JSON line per write in ``<data_dir>/audit.log``, from the admin API
+and the drop folder alike.
+
+Each line says who (the token's ``sub``, or ``drop-folder``), what (``action`` on ``stage``), when (``at``, UTC,
+ISO 8601), the module's ``sha256``, and the result (``ok`` or ``refused`` with the HTTP
+``status`` and the problem's ``detail``). Calls refused before a token was accepted (401)
+are not written here, so nobody without a token can fill the disk; they go to the host log.
+Workers append under an exclusive lock, one whole line per write.
+"""
+
+from __future__ import annotations
+
+import datetime
+import fcntl
+import json
+import logging
+import os
+import pathlib
+import re
+from typing import Any
+
+from ..metrics import METRICS
+
+logger = logging.getLogger("mwhost.admin")
+
+#: details longer than this are cut in the audit line (the full text went to the client)
+MAX_DETAIL = 1000
+_STAGE_IN_PATH = re.compile(r"/middlewares/[^/\s]+")
+
+
+def operation_label(action: str) -> str:
+    """A bounded metric label for an action: the route, not the stage name in it."""
+    return _STAGE_IN_PATH.sub("/middlewares/{name}", action)
+
+
+class AuditLog:
+    """Appends audit records to a JSON-lines file."""
+
+    def __init__(self, path: pathlib.Path) -> None:
+        self.path = path
+
+    def record(self, who: str, action: str, stage: str | None, result: str, status: int,
+               **fields: Any) -> dict[str, Any]:
+        entry = {
+            "at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
+            "who": who, "action": action, "stage": stage, "result": result, "status": status,
+            "pid": os.getpid(),
+            **{k: v for k, v in fields.items() if v is not None},
+        }
+        if isinstance(entry.get("detail"), str) and len(entry["detail"]) > MAX_DETAIL:
+            entry["detail"] = entry["detail"][:MAX_DETAIL] + "..."
+        line = (json.dumps(entry, sort_keys=True, default=str) + "\n").encode()
+        METRICS.admin_operation(operation_label(action), result)
+        logger.info("admin %s %s by %s: %s (%s)", action, stage or "", who, result, status,
+                    extra={"stage": stage, "version": entry.get("sha256")})
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "ab") as out:
+                fcntl.flock(out, fcntl.LOCK_EX)
+                try:
+                    out.write(line)
+                finally:
+                    fcntl.flock(out, fcntl.LOCK_UN)
+        except OSError as err:
+            # NOTE: the change itself is done (or refused) already; losing its audit line is
+            # logged loudly rather than turned into a failed call that did change something.
+            logger.error("cannot write the audit log %s: %s; record: %s", self.path, err, line.decode().strip())
+        return entry
+
+    def read(self) -> list[dict[str, Any]]:
+        """Every record so far (for tests and tools)."""
+        try:
+            return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        except FileNotFoundError:
+            return []
