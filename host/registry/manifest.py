@@ -264,8 +264,13 @@ class ManifestStore:
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Exclusive lock for a read-modify-write of the manifest (across processes)."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.lock_path, "a+b") as lock:
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            lock = open(self.lock_path, "a+b")
+        except OSError as err:
+            raise RegistryError(f"cannot lock the manifest in {self.data_dir}: {err.strerror or err}; "
+                                "nothing changed") from err
+        with lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 yield

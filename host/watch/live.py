@@ -173,7 +173,7 @@ class LivePipeline:
             return
         try:
             restored = self.manifests.restore()
-        except OSError as err:
+        except (OSError, HostError) as err:
             logger.error("manifest.json is missing and cannot be restored: %s", err)
             return
         if restored is not None:

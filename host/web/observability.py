@@ -49,9 +49,13 @@ class ReadyResource:
         except ManifestError:
             manifest = None
         wanted = manifest.generation if manifest is not None else 0
-        ready = serving > 0 and serving >= wanted
+        problem = self.live.problem
+        ready = serving > 0 and serving >= wanted and problem is None
         resp.status = 200 if ready else 503
         resp.media = {"ready": ready, "generation": serving, "manifest_generation": wanted}
+        if not ready:
+            resp.media["reason"] = problem or (f"generation {wanted} is not loaded yet" if serving
+                                               else "no generation is loaded")
 
 
 def mount_observability(app: falcon.App, admin: Admin, live: LivePipeline) -> None:
