@@ -157,9 +157,11 @@ class DropFolder:
             return False
         except HostError as err:
             detail = getattr(err, "detail", None) or str(err)
-            logger.error("drop: %s rejected, pipeline unchanged: %s", wasm_path.name, detail)
+            check = getattr(err, "members", {}).get("check")
+            logger.error("drop: %s rejected%s, pipeline unchanged: %s", wasm_path.name,
+                         f" (check {check})" if check else "", detail)
             self.audit.record(WHO, f"drop {wasm_path.name}", name, "refused",
-                              getattr(err, "status", 400), detail=detail)
+                              getattr(err, "status", 400), detail=detail, check=check)
             return False
 
     def _remove(self, name: str) -> bool:
