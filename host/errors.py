@@ -26,6 +26,10 @@
         ├── AdminUnavailable       503 the admin API has no way to check tokens
         └── DataDirUnavailable     503 the data dir cannot be written (disk full, read-only)
 
+Admission (``host/pipeline/admission.py``) refuses a module with ``AdminBadRequest`` (checks
+``binary``, ``compile``) or ``ModuleRejected`` (``abi``, ``init``, ``probe``), whoever brought
+it: the admin API renders them, the drop folder and ``mwhost validate`` print their detail.
+
 A request-time failure of one stage (``AbiError`` or ``GuestError``) fails that request by the
 stage's ``on_error`` policy; it never escapes into the worker. An ``AdminError`` means the call
 changed nothing.

@@ -1,7 +1,8 @@
 """The admin API: upload, inspect, roll back and remove middleware over HTTP, behind JWT auth.
 
-``auth`` (bearer tokens), ``signatures`` (Ed25519 over a module's sha256), ``changes`` (manifest edits), ``service`` (the operations),
-``resources`` + ``routes`` (falcon), ``problems`` (problem+json), ``openapi``, ``audit``.
+``auth`` (bearer tokens), ``signatures`` (Ed25519 over a module's sha256), ``changes``
+(manifest edits), ``service`` (the operations; admission is the pipeline layer's), ``resources``
++ ``routes`` (falcon), ``problems`` (problem+json), ``openapi``, ``audit``.
 """
 
 from .audit import AuditLog

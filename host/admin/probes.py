@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 from ..errors import AdminBadRequest
-from ..pipeline.probes import GOLDEN_REQUESTS, GOLDEN_RESPONSE  # noqa: F401 - re-exported
 
 #: at most this many sample requests per upload
 MAX_SAMPLES = 16

@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from host.admin import changes
 from host.admin.auth import SCOPE, Authenticator, load_private_key, mint_token
-from host.admin.probes import GOLDEN_REQUESTS, GOLDEN_RESPONSE, parse_samples
+from host.admin.probes import parse_samples
+from host.pipeline.probes import GOLDEN_REQUESTS, GOLDEN_RESPONSE
 from host.admin.signatures import TrustedKeys, decode_signature, encode_signature, fingerprint, keygen, sign
 from host.admin.startup import announce, prepare_admin
 from host.errors import AdminBadRequest, AdminConflict, AdminNotFound, ConfigError, SignatureRefused
