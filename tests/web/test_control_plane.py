@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import falcon
 import falcon.testing
 import pytest
@@ -11,6 +13,7 @@ from host import testing
 from host.web.app import load_live
 from host.web.middleware import WasmMiddleware
 from tests.admin.support import WASM, admin_client, bearer, tagger
+from tests.server.gunicorn_process import serve
 from tests.wat import const_guest
 
 #: a stage that answers 418 to everything it sees: a 418 means the stage saw the request
@@ -82,3 +85,25 @@ def test_a_bare_middleware_bypasses_the_normalised_control_paths(tmp_path):
     assert plain.simulate_get("//metrics").text == "app"
     assert plain.simulate_get("///_admin/x").text == "app"
     assert plain.simulate_get("/api").status_code == 418
+
+
+@pytest.mark.slow
+def test_gunicorn_routes_every_control_spelling_past_a_blocking_stage(tmp_path):
+    """Under gunicorn (which decodes %2F and %5F into PATH_INFO) the admin call and /metrics
+    get their own answers through a stage that answers 418 to all it sees, and an upload
+    through a double slash is the admin's 201."""
+    (tmp_path / "teapot.wasm").write_bytes(TEAPOT)
+    (tmp_path / "mwhost.toml").write_text('[[middleware]]\nname = "teapot"\nmodule = "teapot.wasm"\n')
+    with serve(tmp_path, "--config", str(tmp_path / "mwhost.toml"), workers=1) as served:
+        auth = served.admin_headers()
+        for path in PIPELINE_SPELLINGS:
+            status, _, body = served.request("GET", path, auth)
+            assert status == 200 and json.loads(body)["stages"][0]["name"] == "teapot", (path, status, body[:200])
+        for path in METRICS_SPELLINGS:
+            assert served.request("GET", path, auth)[0] == 200, path
+        for path in APP_SPELLINGS:
+            assert served.request("GET", path, auth)[0] == 418, path
+        status, _, body = served.request("PUT", "//_admin/middlewares/tag", {**auth, "Content-Type": WASM},
+                                         tagger("k", "v"))
+        assert status == 201, body[:300]
+        assert served.request("GET", "/anything")[0] == 418
