@@ -92,7 +92,6 @@ INVALID = [
     ("bad_missing_action", "action", msgpack.packb({"status": 200}), "no action key"),
     ("bad_unknown_action", "action", msgpack.packb({"action": "explode"}), "action is neither continue nor respond"),
     ("bad_status_type", "action", msgpack.packb({"action": "respond", "status": "200"}), "status must be an int"),
-    ("bad_status_range", "action", msgpack.packb({"action": "respond", "status": 600}), "status outside 100..599"),
     ("bad_respond_no_status", "action", msgpack.packb({"action": "respond"}), "respond needs a status"),
     ("bad_headers_type", "action", msgpack.packb({"action": "continue", "set_headers": {"a": "b"}}), "header list is a map"),
     ("bad_header_pair", "action", msgpack.packb({"action": "continue", "set_headers": [["a"]]}), "pair of one"),
@@ -106,6 +105,38 @@ INVALID = [
     ("bad_invalid_utf8", "action", b"\x81\xa6action\xa8contin\xff\xfe", "str that is not UTF-8"),
     ("bad_response_action_status", "response_action", msgpack.packb({"status": True}), "bool is not a status"),
     ("bad_response_action_not_map", "response_action", msgpack.packb(7), "top level is not a map"),
+    ("bad_ctx_key_bin", "action", msgpack.packb({"action": "continue", "ctx": {b"k": "v"}}, use_bin_type=True), "ctx keys are str, not bin"),
+]
+
+# Output no WSGI server can send, or over the caps: well-typed, so a typed SDK builder can
+# express each one; the SDKs' tests build every one of these and check their validation
+# refuses it (index.json marks them "sdk": true).
+CAPPED = 101  # one more than MAX_ENTRIES
+UNSENDABLE = [
+    ("bad_status_range", "action", {"action": "respond", "status": 600}, "status outside 200..599"),
+    ("bad_status_interim", "action", {"action": "respond", "status": 100},
+     "1xx is interim, never a final status"),
+    ("bad_response_action_interim", "response_action", {"status": 103}, "1xx is interim"),
+    ("bad_bodiless_with_body", "action", {"action": "respond", "status": 204, "body": b"x"},
+     "204 and 304 responses have no body"),
+    ("bad_response_action_bodiless_with_body", "response_action", {"status": 304, "body": b"x"},
+     "204 and 304 responses have no body"),
+    ("bad_header_control_char", "action", {"action": "continue", "set_headers": [["x-a", "a\x01b"]]},
+     "control characters in a header value"),
+    ("bad_header_del", "action", {"action": "continue", "response_headers": [["x-a", "a\x7f"]]},
+     "DEL in a header value"),
+    ("bad_header_not_latin1", "action", {"action": "respond", "status": 200, "headers": [["x-a", "snow \u2603"]]},
+     "a header value character outside Latin-1"),
+    ("bad_content_length", "action", {"action": "respond", "status": 200, "headers": [["content-length", "abc"]]},
+     "content-length must be decimal digits"),
+    ("bad_too_many_headers", "action", {"action": "continue", "set_headers": [["x-a", "1"]] * CAPPED},
+     "more than 100 headers in one field"),
+    ("bad_header_bytes", "action", {"action": "continue", "response_headers": [["x-a", "v" * 65536]]},
+     "more than 64 KiB of header names and values in one field"),
+    ("bad_too_many_remove_headers", "action", {"action": "continue", "remove_headers": [f"x-{i:03}" for i in range(CAPPED)]},
+     "more than 100 names in remove_headers"),
+    ("bad_too_many_ctx", "action", {"action": "continue", "ctx": {f"k{i:03}": "v" for i in range(CAPPED)}},
+     "more than 100 ctx entries"),
 ]
 
 
@@ -135,6 +166,9 @@ def expected_files() -> dict[str, bytes]:
     for name, kind, raw, note in INVALID:
         files[f"{name}.msgpack"] = raw
         index.append({"name": name, "kind": kind, "valid": False, "note": note})
+    for name, kind, message, note in UNSENDABLE:
+        files[f"{name}.msgpack"] = pack(message)
+        index.append({"name": name, "kind": kind, "sdk": True, "valid": False, "note": note})
     files["index.json"] = (json.dumps(index, indent=2) + "\n").encode()
     return files
 

@@ -16,8 +16,19 @@ from .messages import CONTINUE, UNCHANGED, Action, ResponseAction
 
 ABI_VERSION = 1
 
+#: most entries one header list, ``remove_headers`` list or ``ctx`` map may hold (ABI.md)
+MAX_ENTRIES = 100
+#: most bytes of names and values (keys and values for ``ctx``) in one such field (ABI.md)
+MAX_FIELD_BYTES = 64 * 1024
+#: the statuses a final response may have: 1xx are interim, and WSGI servers send no other
+FINAL_STATUSES = range(200, 600)
+#: statuses whose responses never carry a body (RFC 9110 6.4.1)
+BODILESS_STATUSES = frozenset((204, 304))
+
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_BAD_VALUE_CHAR = re.compile(r"[\r\n\x00]")
+# NOTE: what a WSGI server can put on the wire (gunicorn's HEADER_VALUE_RE): visible ASCII,
+# space, tab and obs-text, i.e. Latin-1 without control characters (CR, LF, NUL, DEL...).
+_BAD_VALUE_CHAR = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
 _DECODE_FAILURES = (ValueError, TypeError, msgpack.UnpackException, OverflowError, RecursionError)
 
 
@@ -36,16 +47,27 @@ def _status(value: Any, field: str = "status") -> int:
     # NOTE: bool is an int subclass in Python but not an int in msgpack; refuse it.
     if type(value) is not int:
         raise _field_error(field, "an int", value)
-    if not 100 <= value <= 599:
-        raise AbiDecodeError(f"field {field!r} must be within 100..599, got {value}")
+    if value not in FINAL_STATUSES:
+        raise AbiDecodeError(f"field {field!r} must be a final status within 200..599, got {value}")
     return value
 
 
+def _check_size(field: str, entries: int, size: int) -> None:
+    if entries > MAX_ENTRIES:
+        raise AbiDecodeError(f"field {field!r} holds {entries} entries; at most {MAX_ENTRIES} are allowed")
+    if size > MAX_FIELD_BYTES:
+        raise AbiDecodeError(f"field {field!r} holds {size} bytes; at most {MAX_FIELD_BYTES} are allowed")
+
+
 def _headers(value: Any, field: str) -> list[tuple[str, str]]:
-    """Validate ``[[name, value], ...]``; lower-case names; refuse header injection."""
+    """Validate ``[[name, value], ...]``: lower-case token names, values a WSGI server can
+    send, within the caps."""
     if type(value) is not list:
         raise _field_error(field, "an array of [name, value] pairs", value)
+    # PERF: refuse an oversized list before looking at any of its entries.
+    _check_size(field, len(value), 0)
     pairs = []
+    size = 0
     for pair in value:
         if type(pair) is not list or len(pair) != 2:
             raise AbiDecodeError(f"field {field!r} must hold [name, value] pairs, got {pair!r:.60}")
@@ -55,20 +77,30 @@ def _headers(value: Any, field: str) -> list[tuple[str, str]]:
         if _TOKEN.fullmatch(name) is None:
             raise AbiDecodeError(f"field {field!r}: {name!r:.60} is not a valid header name")
         if _BAD_VALUE_CHAR.search(text) is not None:
-            raise AbiDecodeError(f"field {field!r}: the value of {name!r} contains CR, LF or NUL")
-        pairs.append((name.lower(), text))
+            raise AbiDecodeError(f"field {field!r}: the value of {name!r} contains a control character"
+                                 " or a character outside Latin-1")
+        name = name.lower()
+        if name == "content-length" and not (text.isascii() and text.isdigit()):
+            raise AbiDecodeError(f"field {field!r}: content-length must be decimal digits")
+        size += len(name) + len(text)
+        pairs.append((name, text))
+    _check_size(field, 0, size)
     return pairs
 
 
 def _names(value: Any, field: str) -> list[str]:
     if type(value) is not list or any(type(name) is not str for name in value):
         raise _field_error(field, "an array of str", value)
+    _check_size(field, len(value), sum(map(len, value)))
     return [name.lower() for name in value]
 
 
 def _str_map(value: Any, field: str) -> dict[str, str]:
-    if type(value) is not dict or any(type(v) is not str for v in value.values()):
+    # NOTE: strict_map_key lets bin keys through as bytes; ctx keys must be text too.
+    if (type(value) is not dict or any(type(k) is not str for k in value)
+            or any(type(v) is not str for v in value.values())):
         raise _field_error(field, "a map of str to str", value)
+    _check_size(field, len(value), sum(map(len, value)) + sum(map(len, value.values())))
     return value
 
 
@@ -87,6 +119,13 @@ def _body(value: Any) -> bytes | None:
     raise _field_error("body", "bin or str", value)
 
 
+def _body_for(status: int | None, value: Any) -> bytes | None:
+    body = _body(value)
+    if body and status in BODILESS_STATUSES:
+        raise AbiDecodeError(f"a {status} response has no body; got {len(body)} bytes")
+    return body
+
+
 def _message_map(data: bytes, what: str) -> dict:
     message = _unpack(data)
     if type(message) is not dict:
@@ -103,11 +142,12 @@ def decode_action(data: bytes) -> Action:
         return CONTINUE if len(message) == 1 else _continue(message)
     if kind == "respond":
         headers = message.get("headers")
+        status = _status(message.get("status"))
         return Action(
             respond=True,
-            status=_status(message.get("status")),
+            status=status,
             headers=None if headers is None else _headers(headers, "headers"),
-            body=_body(message.get("body")),
+            body=_body_for(status, message.get("body")),
         )
     if kind is None:
         raise AbiDecodeError("an action needs the field 'action'")
@@ -142,11 +182,12 @@ def decode_response_action(data: bytes) -> ResponseAction:
     status = message.get("status")
     set_headers = message.get("set_headers")
     remove_headers = message.get("remove_headers")
+    status = None if status is None else _status(status)
     return ResponseAction(
-        status=None if status is None else _status(status),
+        status=status,
         set_headers=None if set_headers is None else _headers(set_headers, "set_headers"),
         remove_headers=None if remove_headers is None else _names(remove_headers, "remove_headers"),
-        body=_body(message.get("body")),
+        body=_body_for(status, message.get("body")),
     )
 
 

@@ -67,6 +67,7 @@ def create_app(config: Config = None, app: falcon.App | None = None, *,
     mount_admin(app, admin)
     app.add_route(HEALTH_PATH, HealthResource(admin))
     mount_observability(app, admin, live)
+    middleware.guard_control_plane(app)
     return app
 
 

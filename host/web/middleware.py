@@ -27,13 +27,38 @@ class WasmMiddleware:
         self.live = None  # the LivePipeline feeding ``holder``, when create_app made it
         # NOTE: chosen once: request context for log lines costs only where logs are JSON
         self._log_context = json_enabled()
+        self._find_route = None  # the app's router, once guard_control_plane binds it
+
+    def guard_control_plane(self, app: falcon.App) -> None:
+        """Make the control-plane bypass ask ``app``'s own router, so it covers exactly the
+        paths falcon sends to the admin API and ``/metrics`` (``create_app`` calls this once
+        they are mounted)."""
+        # NOTE: falcon keeps the router in a private attribute; it is what routing uses.
+        self._find_route = app._router.find
+
+    def is_control_plane(self, path: str) -> bool:
+        """Whether falcon routes ``path`` (``req.path``) to the admin API or ``/metrics``.
+
+        The ``/_admin/`` sink matches the path as it is; the router strips leading slashes
+        first (``//_admin/pipeline`` is the pipeline route) and matches whole segments
+        (``/_admin//pipeline`` is no route, ``//_admin/x`` no sink: the app's)."""
+        if path.startswith(ADMIN_PREFIX):
+            return True
+        # PERF: only a path the router could strip or a /metrics spelling needs the router
+        if path[1:2] != "/" and not path.startswith(METRICS_PATH):
+            return False
+        if self._find_route is None:  # a bare middleware: no router to ask, the same rule
+            routed = "/" + path.lstrip("/")
+            return routed.startswith(ADMIN_PREFIX) or routed == METRICS_PATH
+        route = self._find_route(path)
+        return route is not None and _control_template(route[3])
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         # PERF: the measured hot path; one read of the current pipeline, nothing else shared.
         pipeline = self.holder.current
         if not pipeline.stages:
             return
-        if req.path.startswith(ADMIN_PREFIX) or req.path == METRICS_PATH:
+        if self.is_control_plane(req.path):
             # NOTE: the admin API and metrics are the control plane: no stage sees them, so a
             # broken or hostile stage can never lock operators out of a rollback. They have
             # their own token auth.
@@ -81,16 +106,31 @@ class WasmMiddleware:
             _write_response(resp, before, response)
 
 
+def _control_template(template: str | None) -> bool:
+    return template is not None and (template.startswith(ADMIN_PREFIX) or template == METRICS_PATH)
+
+
 def _set_headers(resp: falcon.Response, headers: list) -> None:
     """ABI ``set_headers`` on a falcon response: each name replaced by all its listed values."""
-    joined: dict[str, str] = {}
+    for name, values in _grouped(resp, headers).items():
+        resp.set_header(name, ", ".join(values))
+
+
+def _grouped(resp: falcon.Response, headers: list) -> dict[str, list[str]]:
+    """The values of each name in order, joined once by the caller: string concatenation
+    per value would be quadratic. Set-Cookie is appended at once instead, since falcon
+    keeps each Set-Cookie on its own line."""
+    grouped: dict[str, list[str]] = {}
     for name, value in headers:
         if name == "set-cookie":
-            resp.append_header(name, value)  # falcon keeps each Set-Cookie on its own line
+            resp.append_header(name, value)
         else:
-            joined[name] = f"{joined[name]}, {value}" if name in joined else value
-    for name, value in joined.items():
-        resp.set_header(name, value)
+            values = grouped.get(name)
+            if values is None:
+                grouped[name] = [value]
+            else:
+                values.append(value)
+    return grouped
 
 
 def _has_content(resp: falcon.Response) -> bool:
@@ -99,8 +139,8 @@ def _has_content(resp: falcon.Response) -> bool:
 
 def _respond(resp: falcon.Response, status: int, headers, body: bytes | None) -> None:
     resp.status = status
-    for name, value in headers or ():
-        resp.append_header(name, value)
+    for name, values in _grouped(resp, headers or ()).items():
+        resp.append_header(name, ", ".join(values))
     if body is not None:
         resp.data = body
     resp.complete = True

@@ -46,10 +46,15 @@ def environ_headers(env: dict, names: _HeaderNames = _NAMES) -> list[tuple[str, 
 def write_environ_headers(env: dict, headers: list[tuple[str, str]], names: set[str]) -> None:
     """Make the environ's headers called ``names`` equal their values in ``headers``
     (repeated names joined with ", "; absent names removed). Other headers are untouched."""
-    for name in names:
-        values = [value for header, value in headers if header == name]
+    # NOTE: one pass over ``headers`` and one join per name: linear in the number of headers.
+    values: dict[str, list[str]] = {name: [] for name in names}
+    for header, value in headers:
+        found = values.get(header)
+        if found is not None:
+            found.append(value)
+    for name, found in values.items():
         key = _KEYS[name]
-        if values:
-            env[key] = ", ".join(values)
+        if found:
+            env[key] = ", ".join(found)
         else:
             env.pop(key, None)

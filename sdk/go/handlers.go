@@ -99,6 +99,7 @@ func onRequest(addr uintptr, n int32) []byte {
 		Error("mw: cannot read the request, answering 500: " + err.Error())
 	} else {
 		action = requestFn(&req)
+		refuseInvalid("action", action.Validate())
 	}
 	out = appendAction(out[:0], action)
 	return out
@@ -121,6 +122,7 @@ func onResponse(addr uintptr, n int32) []byte {
 		Error("mw: cannot read the response, answering 500: " + err.Error())
 	} else {
 		action = responseFn(&resp)
+		refuseInvalid("response action", action.Validate())
 	}
 	out = appendResponseAction(out[:0], action)
 	return out

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -16,6 +18,7 @@ type vector struct {
 	Name  string `json:"name"`
 	Kind  string `json:"kind"`
 	Valid bool   `json:"valid"`
+	SDK   bool   `json:"sdk"` // a bad output a typed builder can express
 }
 
 func loadIndex(t *testing.T) []vector {
@@ -291,4 +294,73 @@ func readVectorB(b *testing.B, name string) []byte {
 		b.Fatal(err)
 	}
 	return raw
+}
+
+// badBuilders build every bad output a typed API can express (index.json "sdk": true).
+var badBuilders = map[string]func() any{
+	"bad_status_range":                       func() any { return Respond(600) },
+	"bad_status_interim":                     func() any { return Respond(100) },
+	"bad_response_action_interim":            func() any { return Unchanged().SetStatus(103) },
+	"bad_bodiless_with_body":                 func() any { return Respond(204).Text("x") },
+	"bad_response_action_bodiless_with_body": func() any { return Unchanged().SetStatus(304).Text("x") },
+	"bad_header_control_char":                func() any { return Continue().SetHeader("x-a", "a\x01b") },
+	"bad_header_del":                         func() any { return Continue().SetResponseHeader("x-a", "a\x7f") },
+	"bad_header_not_latin1":                  func() any { return Respond(200).Header("x-a", "snow \u2603") },
+	"bad_content_length":                     func() any { return Respond(200).Header("content-length", "abc") },
+	"bad_too_many_headers": func() any {
+		a := Continue()
+		for range 101 {
+			a = a.SetHeader("x-a", "1")
+		}
+		return a
+	},
+	"bad_header_bytes": func() any { return Continue().SetResponseHeader("x-a", strings.Repeat("v", 65536)) },
+	"bad_too_many_remove_headers": func() any {
+		a := Continue()
+		for i := range 101 {
+			a = a.RemoveHeader(fmt.Sprintf("x-%03d", i))
+		}
+		return a
+	},
+	"bad_too_many_ctx": func() any {
+		ctx := map[string]string{}
+		for i := range 101 {
+			ctx[fmt.Sprintf("k%03d", i)] = "v"
+		}
+		return Action{Ctx: ctx}
+	},
+}
+
+// Every bad output the API can express is built to the vector's exact bytes, and
+// Validate refuses it.
+func TestSDKRefusesEveryExpressibleBadVector(t *testing.T) {
+	checked := 0
+	for _, v := range loadIndex(t) {
+		if !v.SDK {
+			continue
+		}
+		build, ok := badBuilders[v.Name]
+		if !ok {
+			t.Errorf("%s: no builder; add one to badBuilders", v.Name)
+			continue
+		}
+		var got []byte
+		var err error
+		switch a := build().(type) {
+		case Action:
+			got, err = appendAction(nil, a), a.Validate()
+		case ResponseAction:
+			got, err = appendResponseAction(nil, a), a.Validate()
+		}
+		if want := readVector(t, v.Name+".msgpack"); !bytes.Equal(got, want) {
+			t.Errorf("%s: built bytes differ from the vector", v.Name)
+		}
+		if err == nil {
+			t.Errorf("%s: Validate accepted it", v.Name)
+		}
+		checked++
+	}
+	if checked < 13 {
+		t.Errorf("only %d sdk vectors", checked)
+	}
 }

@@ -39,14 +39,16 @@ def test_str_body_is_sent_as_utf8():
     assert action.body == "h\u00e9".encode()
 
 
-@pytest.mark.parametrize("status", [100, 200, 599])
+@pytest.mark.parametrize("status", [200, 599])
 def test_status_bounds_are_inclusive(status):
+    """The final statuses 200 and 599 are both accepted."""
     assert decode_action(pack({"action": "respond", "status": status})).status == status
 
 
 @pytest.mark.parametrize("value", ["a\nb", "a\rb", "a\x00b"])
 def test_header_values_with_control_characters_are_refused(value):
-    with pytest.raises(AbiDecodeError, match="CR, LF or NUL"):
+    """CR, LF and NUL in a header value (header injection) are bad output."""
+    with pytest.raises(AbiDecodeError, match="control character"):
         decode_action(pack({"action": "respond", "status": 200, "headers": [["x", value]]}))
 
 

@@ -8,6 +8,9 @@
 use std::fmt;
 use std::rc::Rc;
 
+use crate::check::{
+    check_body, check_ctx, check_headers, check_names, check_path, check_status,
+};
 use crate::msgpack::Writer;
 
 /// An owned `(name, value)` pair: a header or a ctx entry.
@@ -59,19 +62,28 @@ pub struct ResponseEdit {
     pub body: Option<Vec<u8>>,
 }
 
-/// An encoded message, shared: cloning is a reference-count increment.
+/// An encoded message, shared: cloning is a reference-count increment. It keeps the
+/// result of [`Action::check`] from when it was built, so returning it costs no check.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Prebuilt(Rc<[u8]>);
+pub struct Prebuilt(Rc<[u8]>, Option<Rc<str>>);
 
 impl Prebuilt {
-    fn encode_with(f: impl FnOnce(&mut Vec<u8>)) -> Prebuilt {
+    fn encode_with(checked: Result<(), String>, f: impl FnOnce(&mut Vec<u8>)) -> Prebuilt {
         let mut out = Vec::new();
         f(&mut out);
-        Prebuilt(out.into())
+        Prebuilt(out.into(), checked.err().map(Rc::from))
     }
 
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
+    }
+
+    /// The check made when it was built.
+    pub fn check(&self) -> Result<(), String> {
+        match &self.1 {
+            None => Ok(()),
+            Some(e) => Err(e.to_string()),
+        }
     }
 }
 
@@ -111,11 +123,24 @@ impl Action {
         out
     }
 
-    /// Encode once now; returning a clone later skips the encoding.
+    /// Encode once now; returning a clone later skips the encoding (and the check).
     pub fn prebuild(self) -> Action {
         match self {
             Action::Prebuilt(_) => self,
-            _ => Action::Prebuilt(Prebuilt::encode_with(|out| self.encode(out))),
+            _ => Action::Prebuilt(Prebuilt::encode_with(self.check(), |out| self.encode(out))),
+        }
+    }
+
+    /// Whether the host can use this answer (ABI.md "Validation"): header names and values
+    /// it can send, a final status (200..599), no body on 204/304, a path starting with `/`,
+    /// at most [`MAX_ENTRIES`](crate::MAX_ENTRIES) entries and
+    /// [`MAX_FIELD_BYTES`](crate::MAX_FIELD_BYTES) per list. The SDK checks every answer
+    /// before encoding it; call it yourself to refuse a bad config in `init`.
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            Action::Continue(c) => c.check(),
+            Action::Respond(r) => r.check(),
+            Action::Prebuilt(p) => p.check(),
         }
     }
 }
@@ -172,6 +197,14 @@ impl Continue {
         Action::from(self).prebuild()
     }
 
+    fn check(&self) -> Result<(), String> {
+        check_headers("set_headers", &self.set_headers)?;
+        check_names("remove_headers", &self.remove_headers)?;
+        check_path(&self.path)?;
+        check_ctx(&self.ctx)?;
+        check_headers("response_headers", &self.response_headers)
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         let mut w = Writer::new(out);
         let fields = 1
@@ -215,6 +248,12 @@ impl Respond {
 
     pub fn prebuild(self) -> Action {
         Action::from(self).prebuild()
+    }
+
+    fn check(&self) -> Result<(), String> {
+        check_status(self.status)?;
+        check_headers("headers", &self.headers)?;
+        check_body(Some(self.status), &self.body)
     }
 
     fn encode(&self, out: &mut Vec<u8>) {
@@ -265,11 +304,19 @@ impl ResponseAction {
         out
     }
 
-    /// Encode once now; returning a clone later skips the encoding.
+    /// Encode once now; returning a clone later skips the encoding (and the check).
     pub fn prebuild(self) -> ResponseAction {
         match self {
             ResponseAction::Prebuilt(_) => self,
-            _ => ResponseAction::Prebuilt(Prebuilt::encode_with(|out| self.encode(out))),
+            _ => ResponseAction::Prebuilt(Prebuilt::encode_with(self.check(), |out| self.encode(out))),
+        }
+    }
+
+    /// The same rules as [`Action::check`].
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            ResponseAction::Edit(e) => e.check(),
+            ResponseAction::Prebuilt(p) => p.check(),
         }
     }
 }
@@ -306,6 +353,15 @@ impl ResponseEdit {
 
     pub fn prebuild(self) -> ResponseAction {
         ResponseAction::from(self).prebuild()
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if let Some(status) = self.status {
+            check_status(status)?;
+        }
+        check_headers("set_headers", &self.set_headers)?;
+        check_names("remove_headers", &self.remove_headers)?;
+        check_body(self.status, &self.body)
     }
 
     fn encode(&self, out: &mut Vec<u8>) {

@@ -73,6 +73,7 @@ impl<M: Middleware> Guest<M> {
                 Err(e) => bad_input(&e),
             }
         };
+        refuse_invalid("action", action.check());
         action.encode(&mut self.output);
         &self.output
     }
@@ -88,6 +89,7 @@ impl<M: Middleware> Guest<M> {
                 Err(e) => bad_input_response(&e),
             }
         };
+        refuse_invalid("response action", action.check());
         action.encode(&mut self.output);
         &self.output
     }
@@ -115,6 +117,17 @@ impl<M: Middleware> Guest<M> {
                 1
             }
         }
+    }
+}
+
+/// An answer the host would refuse is the middleware's bug: log why, then panic (a trap on
+/// wasm), so the host fails the request by the stage's `on_error` policy and names the stage,
+/// instead of decoding bytes it cannot send.
+fn refuse_invalid(what: &str, checked: Result<(), String>) {
+    if let Err(reason) = checked {
+        let message = format!("invalid {} (ABI.md Validation): {}", what, reason);
+        host::error(&message);
+        panic!("{}", message);
     }
 }
 
@@ -370,6 +383,32 @@ mod tests {
         let (ptr, len) = write(&mut g, &resp);
         let out = Value::decode(g.on_response(ptr, len)).unwrap();
         assert_eq!(out, [("status", Value::from(201))].into_iter().collect());
+    }
+
+    #[test]
+    fn an_invalid_answer_is_logged_then_trapped_never_encoded() {
+        #[derive(Default)]
+        struct Interim;
+        impl Middleware for Interim {
+            fn on_request(&mut self, _req: &Request) -> Action {
+                Action::respond(100).into()
+            }
+        }
+        let mut g = Guest::new(Interim);
+        host::take_logs();
+        let msg = request("/");
+        let buf = g.alloc(msg.len()).unwrap();
+        buf.copy_from_slice(&msg);
+        let ptr = buf.as_ptr() as usize;
+        let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            g.on_request(ptr, msg.len()).to_vec()
+        }));
+        assert!(answered.is_err(), "the invalid action was encoded");
+        let logs = host::take_logs();
+        assert_eq!(
+            logs.last().unwrap().1,
+            "invalid action (ABI.md Validation): status 100 is not a final status within 200..599"
+        );
     }
 
     #[test]

@@ -9,9 +9,13 @@ pub fn is_valid_header_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-/// No CR, LF or NUL: the host refuses those (header injection).
+/// What a WSGI server can send: tab, visible ASCII, space and Latin-1 (U+0080..U+00FF);
+/// the host refuses control characters (CR, LF, NUL: header injection; DEL) and anything
+/// outside Latin-1.
 pub fn is_valid_header_value(value: &str) -> bool {
-    !value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0))
+    value
+        .chars()
+        .all(|c| c == '\t' || (' '..='~').contains(&c) || ('\u{80}'..='\u{ff}').contains(&c))
 }
 
 #[cfg(test)]
@@ -19,7 +23,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_must_be_tokens_and_values_free_of_cr_lf_nul() {
+    fn names_must_be_tokens_and_values_sendable_latin1() {
         assert!(is_valid_header_name("x-request-id"));
         assert!(!is_valid_header_name("bad name"));
         assert!(!is_valid_header_name(""));
@@ -27,5 +31,8 @@ mod tests {
         assert!(is_valid_header_value("a b; c=\"d\""));
         assert!(!is_valid_header_value("a\r\nset-cookie: b"));
         assert!(!is_valid_header_value("a\0"));
+        assert!(!is_valid_header_value("a\u{1}b") && !is_valid_header_value("\u{7f}"));
+        assert!(!is_valid_header_value("snow \u{2603}"));
+        assert!(is_valid_header_value("J\u{fc}rgen\tx"));
     }
 }

@@ -25,6 +25,7 @@
 //! `cdylib`). The crate has no dependencies.
 
 mod action;
+mod check;
 mod guest;
 mod header;
 pub mod host;
@@ -34,6 +35,7 @@ pub mod msgpack;
 mod value;
 
 pub use action::{Action, Continue, OwnedPair, Prebuilt, Respond, ResponseAction, ResponseEdit};
+pub use check::{MAX_ENTRIES, MAX_FIELD_BYTES};
 pub use guest::{pack, Guest};
 pub use header::{is_valid_header_name, is_valid_header_value};
 pub use host::{debug, error, info, log, now_unix_nanos, now_unix_seconds, warn, Level};

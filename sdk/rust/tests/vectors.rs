@@ -13,15 +13,24 @@ fn read(name: &str) -> Vec<u8> {
 /// `(name, valid)` for each entry of index.json. The file is machine-written with one
 /// key per line, so a line scan is enough here.
 fn index() -> Vec<(String, bool)> {
+    index_with_sdk().into_iter().map(|(n, v, _)| (n, v)).collect()
+}
+
+/// `(name, valid, sdk)`: `sdk` marks the bad outputs a typed builder can express.
+fn index_with_sdk() -> Vec<(String, bool, bool)> {
     let text = std::fs::read_to_string(format!("{}/index.json", VECTORS)).unwrap();
     let mut entries = Vec::new();
     let mut name = None;
+    let mut sdk = false;
     for line in text.lines().map(str::trim) {
         if let Some(rest) = line.strip_prefix("\"name\": \"") {
             name = Some(rest.trim_end_matches(&['"', ','][..]).to_string());
+            sdk = false;
+        } else if line.starts_with("\"sdk\": true") {
+            sdk = true;
         } else if let Some(rest) = line.strip_prefix("\"valid\": ") {
             let valid = rest.trim_end_matches(',') == "true";
-            entries.push((name.take().expect("name before valid"), valid));
+            entries.push((name.take().expect("name before valid"), valid, sdk));
         }
     }
     assert!(
@@ -248,6 +257,7 @@ fn structurally_broken_vectors_are_decode_errors() {
         "bad_truncated",
         "bad_trailing",
         "bad_invalid_utf8",
+        "bad_ctx_key_bin", // the reader takes str map keys only
     ];
     for (name, valid) in index() {
         if valid {
@@ -309,4 +319,56 @@ fn truncated_requests_are_errors_at_every_cut() {
     for cut in 0..bytes.len() {
         assert!(Response::decode(&bytes[..cut]).is_err(), "cut at {}", cut);
     }
+}
+
+fn build_bad(name: &str) -> Result<Action, ResponseAction> {
+    let many = |n: usize| (0..n).map(|i| format!("x-{:03}", i)).collect::<Vec<_>>();
+    Ok(match name {
+        "bad_status_range" => Action::respond(600).into(),
+        "bad_status_interim" => Action::respond(100).into(),
+        "bad_response_action_interim" => return Err(ResponseAction::edit().status(103).into()),
+        "bad_bodiless_with_body" => Action::respond(204).body("x").into(),
+        "bad_response_action_bodiless_with_body" => {
+            return Err(ResponseAction::edit().status(304).body("x").into())
+        }
+        "bad_header_control_char" => Action::next().set_header("x-a", "a\u{1}b").into(),
+        "bad_header_del" => Action::next().response_header("x-a", "a\u{7f}").into(),
+        "bad_header_not_latin1" => Action::respond(200).header("x-a", "snow \u{2603}").into(),
+        "bad_content_length" => Action::respond(200).header("content-length", "abc").into(),
+        "bad_too_many_headers" => (0..101)
+            .fold(Action::next(), |c, _| c.set_header("x-a", "1"))
+            .into(),
+        "bad_header_bytes" => Action::next()
+            .response_header("x-a", "v".repeat(65536))
+            .into(),
+        "bad_too_many_remove_headers" => many(101)
+            .into_iter()
+            .fold(Action::next(), |c, n| c.remove_header(n))
+            .into(),
+        "bad_too_many_ctx" => (0..101)
+            .fold(Action::next(), |c, i| c.ctx(format!("k{:03}", i), "v"))
+            .into(),
+        _ => panic!("no builder for sdk vector {}", name),
+    })
+}
+
+/// Every bad output a typed builder can express (index.json "sdk": true) is built here to
+/// the vector's exact bytes, and the SDK's check refuses it, prebuilt or not.
+#[test]
+fn the_sdk_refuses_every_expressible_bad_output_vector() {
+    let mut checked = 0;
+    for (name, _, sdk) in index_with_sdk() {
+        if !sdk {
+            continue;
+        }
+        let (bytes, check, prebuilt_check) = match build_bad(&name) {
+            Ok(a) => (a.to_bytes(), a.check(), a.prebuild().check()),
+            Err(r) => (r.to_bytes(), r.check(), r.prebuild().check()),
+        };
+        assert_eq!(bytes, read(&name), "{} builds the vector's bytes", name);
+        assert!(check.is_err(), "{} passes the check", name);
+        assert_eq!(check, prebuilt_check, "{}", name);
+        checked += 1;
+    }
+    assert!(checked >= 13, "{} sdk vectors", checked);
 }
