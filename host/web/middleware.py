@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 import falcon
 from falcon.util.uri import parse_query_string
 
 from ..logs import REQUEST, json_enabled
 from ..pipeline import PipelineHolder, RequestState, ResponseState, response_phase
+from ..pipeline.messages import problem
 from .wsgi_headers import environ_headers, write_environ_headers
+
+logger = logging.getLogger("mwhost.web")
 
 _STATE = "mwhost"  # attribute on req.context holding the RequestState
 ADMIN_PREFIX = "/_admin/"
@@ -83,6 +88,15 @@ class WasmMiddleware:
             req._cached_headers = None
             req._cached_headers_lower = None
         if state.edited_target:
+            if self.is_control_plane(state.path):
+                # NOTE: a stage may rewrite paths, never into the control plane: with a
+                # header it set, a module could otherwise call the admin API itself.
+                logger.error("a stage rewrote %r into the control plane path %r: refused",
+                             req.path, state.path)
+                status, headers, body = problem(403, "Forbidden", "A middleware stage rewrote the request "
+                                                "into the host's control plane; it was not processed.")
+                _respond(resp, status, headers, body)
+                return
             _retarget(req, state.path, state.query)
 
     def process_response(self, req: falcon.Request, resp: falcon.Response,

@@ -107,3 +107,15 @@ def test_gunicorn_routes_every_control_spelling_past_a_blocking_stage(tmp_path):
                                          tagger("k", "v"))
         assert status == 201, body[:300]
         assert served.request("GET", "/anything")[0] == 418
+
+
+@pytest.mark.parametrize("target", ["/_admin/pipeline", "//_admin/middlewares/x", "/metrics"])
+def test_a_stage_cannot_rewrite_a_request_into_the_control_plane(tmp_path, target):
+    """A stage that rewrites the path (and adds a token) to reach the admin API gets a 403,
+    and the admin API never sees the request."""
+    rewriter = const_guest({"action": "continue", "path": target,
+                            "set_headers": [["authorization", "Bearer stolen"]]})
+    result = admin_client(tmp_path, ("rewriter", rewriter, {})).simulate_put("/public", body=WASM)
+    assert result.status_code == 403
+    assert result.headers["content-type"] == "application/problem+json"
+    assert "control plane" in result.json["detail"]
