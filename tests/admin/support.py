@@ -55,6 +55,14 @@ def _traps_on_long_requests() -> bytes:
 
 
 GOOD = tagger("good", "yes")
+#: a config nested 600 deep: past Python's recursion in the manifest code before issue 11
+DEEP_CONFIG = '{"a": ' + "[" * 600 + "]" * 600 + "}"
+
+
+def crit_token(secret: str = ADMIN_SECRET) -> dict[str, str]:
+    """A valid admin token whose header marks a JWT extension as critical (RFC 7515 §4.1.11)."""
+    claims = {"sub": "t", "scope": "mwhost:admin", "exp": int(time.time()) + 600}
+    return {"Authorization": f"Bearer {jwt.encode(claims, secret, algorithm='HS256', headers={'crit': ['exp']})}"}
 
 
 @dataclass(frozen=True)
@@ -161,4 +169,35 @@ def bad_inputs(other_key: Ed25519PrivateKey) -> list[Bad]:
             headers={"Content-Type": "application/json"}),
         Bad("unknown-admin-path", 404, "no admin endpoint", method="GET", path="/_admin/nothing/here", body=None),
         Bad("method-not-allowed", 405, "PATCH is not allowed", method="PATCH", path="/_admin/pipeline", body=None),
+        *issue_11_inputs(),
+    ]
+
+
+def issue_11_inputs() -> list[Bad]:
+    """Calls that got a 500 (or worse, a 2xx) before issue 11; each must get a 4xx and change nothing."""
+    no_token = lambda: {}  # noqa: E731
+    return [
+        Bad("crit-header-token", 401, "Unsupported critical extension", auth=crit_token),
+        Bad("config-600-deep", 400, "nested deeper than 32 levels", params={"config": DEEP_CONFIG}),
+        Bad("config-41-deep-tables", 400, "nested deeper than 32 levels",
+            params={"config": '{"a": ' + '{"b": ' * 40 + "1" + "}" * 40 + "}"}),
+        Bad("fuel-1e30", 400, "fuel must be at most 1000000000000", params={"fuel": "1" + "0" * 30}),
+        Bad("timeout-1e29", 400, "timeout_ms must be at most 60000", params={"timeout_ms": "1" + "0" * 29}),
+        Bad("memory-over-4-gib", 400, "max_memory_mb must be at most 4096", params={"max_memory_mb": "5000"}),
+        Bad("output-huge", 400, "max_output_kb must be at most", params={"max_output_kb": "9" * 30}),
+        Bad("options-without-token", 401, "needs an admin token", method="OPTIONS", path="/_admin/pipeline",
+            body=None, auth=no_token),
+        Bad("options-on-a-stage-without-token", 401, "needs an admin token", method="OPTIONS",
+            path="/_admin/middlewares/tag", body=None, auth=no_token),
+        Bad("options-on-health-without-token", 401, "needs an admin token", method="OPTIONS",
+            path="/_admin/health", body=None, auth=no_token),
+        Bad("patch-without-token", 401, "needs an admin token", method="PATCH", path="/_admin/pipeline",
+            body=None, auth=no_token),
+        Bad("name-dot", 400, "stage name '.'", path="/_admin/middlewares/."),
+        Bad("name-dot-dot", 400, "stage name '..'", path="/_admin/middlewares/.."),
+        Bad("name-trailing-dot", 400, "stage name 'tag.'", path="/_admin/middlewares/tag."),
+        Bad("name-homoglyph", 400, "ASCII", path="/_admin/middlewares/%D1%81ors"),  # Cyrillic "с"
+        Bad("name-4000-characters", 400, "4000 characters", path="/_admin/middlewares/" + "a" * 4000),
+        Bad("remove-name-dot-dot", 400, "stage name '..'", method="DELETE", path="/_admin/middlewares/..",
+            body=None),
     ]
