@@ -152,9 +152,12 @@ SERVER_KEYS: dict[str, Key] = {
     "workers": Key(int, 2, "Number of gunicorn worker processes.", _positive),
     "data_dir": Key(str, "mwhost-data", "Folder for the module store, compile cache and manifest, relative to the config file."),
     "drop_dir": Key(str, "", "Drop folder: NAME.wasm (+ NAME.toml) there becomes stage NAME. Default <data_dir>/drop."),
-    "worker_class": Key(str, "sync", "gunicorn worker class: sync (one request at a time per process; the "
-                        "fastest here) or gthread (threads per process).", _one_of(("sync", "gthread"))),
-    "threads": Key(int, 1, "Threads per worker with worker_class = gthread.", _positive),
+    "worker_class": Key(str, "gthread", "gunicorn worker class: gthread (threads per process; request heads "
+                        "are read without holding a thread, so idle and slow clients cannot stall the server: "
+                        "docs/operations.md) or sync (one connection at a time per process: any idle client "
+                        "stalls a worker for up to 30 s; only behind a buffering proxy).",
+                        _one_of(("sync", "gthread"))),
+    "threads": Key(int, 4, "Threads per worker with worker_class = gthread (1 to 64).", _between(1, 64)),
     "log_format": Key(str, "text", "Log lines as text or as one JSON object per line (docs/observability.md).",
                       _one_of(("text", "json"))),
 }
