@@ -41,6 +41,7 @@ def _call(client, case: Bad):
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
 def test_an_issue_11_input_gets_a_4xx_problem_and_changes_nothing(client, case):
+    """Each input of issue 11 gets its 4xx problem, and the manifest, store and served generation stay as they were."""
     before = _state(client)
     result = _call(client, case)
     assert result.status_code == case.status, result.text
@@ -50,6 +51,7 @@ def test_an_issue_11_input_gets_a_4xx_problem_and_changes_nothing(client, case):
 
 
 def test_a_refused_parameter_is_named_in_the_problem(client):
+    """A deep config or an out-of-range number names its parameter in the problem's ``parameter`` member."""
     for params, parameter in [({"config": json.dumps({"a": json.loads("[" * 600 + "]" * 600)})}, "config"),
                               ({"fuel": str(10 ** 30)}, "fuel"), ({"timeout_ms": str(10 ** 29)}, "timeout_ms")]:
         result = client.simulate_put("/_admin/middlewares/n", body=tagger("n", "1"), params=params,
@@ -58,6 +60,7 @@ def test_a_refused_parameter_is_named_in_the_problem(client):
 
 
 def test_options_with_a_token_still_answers_with_the_allowed_methods(client):
+    """With a token, OPTIONS still answers 200 with the route's ``Allow`` list."""
     result = client.simulate_options("/_admin/middlewares/tag", headers=bearer())
     assert result.status_code == 200
     assert set(result.headers["allow"].split(", ")) >= {"PUT", "DELETE"}
@@ -65,16 +68,19 @@ def test_options_with_a_token_still_answers_with_the_allowed_methods(client):
 
 @pytest.mark.parametrize("name", ["a", "auth", "add_header", "v1.2", "A-b_c", "x" * 64])
 def test_ordinary_names_are_accepted(name):
+    """Names in use today (examples, versions with dots, 64 characters) stay valid."""
     assert STAGE_KEYS["name"].check(name) is None
 
 
 @pytest.mark.parametrize("name", ["", ".", "..", ".hidden", "-x", "_x", "tag.", "a b", "a/b", "a\nb",
                                   "\u0430uth", "ｆｕｌｌ", "x" * 65])
 def test_names_outside_the_ascii_pattern_are_refused(name):
+    """Dot names, leading punctuation, spaces, slashes, controls, homoglyphs and 65 characters are refused."""
     assert STAGE_KEYS["name"].check(name)
 
 
 def test_every_numeric_stage_setting_has_a_range_that_holds_its_default():
+    """Every numeric stage setting accepts its default and both ends of its range, and refuses past them."""
     for key, (low, high) in STAGE_RANGES.items():
         check = STAGE_KEYS[key].check
         assert check(STAGE_KEYS[key].default) is None and check(low) is None and check(high) is None
@@ -89,10 +95,12 @@ def test_every_numeric_stage_setting_has_a_range_that_holds_its_default():
     ({"blob": "x" * (CONFIG_MAX_BYTES + 1)}, "bytes as msgpack"),
 ])
 def test_check_config_names_what_cannot_be_a_stage_config(config, complaint):
+    """check_config names non-tables, non-string keys, values msgpack cannot carry and oversize configs."""
     assert complaint in check_config(config, "[[middleware]] #1 config")
 
 
 def test_check_config_walks_any_depth_without_recursion():
+    """A config 100000 levels deep gets a complaint, not a RecursionError; a normal one passes."""
     deep: list = []
     for _ in range(100_000):
         deep = [deep]
@@ -101,6 +109,7 @@ def test_check_config_walks_any_depth_without_recursion():
 
 
 def test_control_characters_in_a_logged_value_cannot_start_a_line():
+    """The log filter turns newlines, escapes and Unicode line separators in args into visible escapes."""
     record = logging.LogRecord("mwhost.admin", logging.WARNING, __file__, 1, "admin %s %s refused",
                                ("GET", "/_admin/x\nFORGED\r\x1b[31m\u2028"), None)
     assert EscapeControls().filter(record)

@@ -62,6 +62,8 @@ def clients():
 
 
 def test_normal_requests_are_answered_with_100_idle_and_slow_connections_open(tmp_path, clients):
+    """GETs are answered within 5 s while 50 idle and 50 slow connections are open, and the server
+    closes those itself."""
     with serve(tmp_path, workers=2) as served:
         port = served.port
         idle = [_connect(port) for _ in range(50)]
