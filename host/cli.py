@@ -59,7 +59,12 @@ def _serve(args: argparse.Namespace) -> int:
                  "threads": args.threads, "log_format": args.log_format,
                  "data_dir": pathlib.Path(args.data_dir).resolve() if args.data_dir else None,
                  "drop_dir": pathlib.Path(args.drop_dir).resolve() if args.drop_dir else None}
-    settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    for key in ("workers", "threads"):
+        complaint = SERVER_KEYS[key].check(given[key]) if key in given else None
+        if complaint:
+            raise HostError(f"--{key} {complaint}, got {given[key]}")
+    settings = dataclasses.replace(settings, **given)
     configure_logging(settings.log_format)
     startup = prepare_admin(settings)  # checks the admin keys; makes a secret when none is set
     settings = startup.settings

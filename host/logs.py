@@ -4,6 +4,10 @@ Every log record mwhost writes about a stage carries ``stage`` and ``version`` (
 also ``phase`` and ``kind``); a record made while a request is being handled also carries
 that request's ``request_id`` (the ``request_id`` ctx a stage set, else the
 ``x-request-id`` header) and the pipeline ``generation`` serving it.
+
+One record is one line: control characters in a message (a ``%0A`` in a request path, a
+header value, a stage name) are escaped as ``\\xNN`` before any formatter sees them, so
+nobody can forge a log line through a request.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import time
 
 #: (request_id, generation) of the request being handled in this thread, if any
@@ -18,6 +23,26 @@ REQUEST: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar
 
 TEXT_FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
 _FIELDS = ("stage", "version", "phase", "kind", "trap_code", "generation", "request_id")
+#: C0 and C1 controls, DEL and the Unicode line separators, but not tab (log viewers break
+#: lines at several of them; host/runtime/guestlog.py escapes guest text the same way)
+_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character but tab written as ``\\xNN`` (``\\uNNNN``)."""
+    return _CONTROLS.sub(lambda found: ascii(found.group())[1:-1], text)
+
+
+class EscapeControls(logging.Filter):
+    """A handler filter: the record's message, formatted with its args, with control
+    characters escaped (args often carry request data: paths, headers, stage names)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        # PERF: most messages have no control character; leave those records untouched
+        if _CONTROLS.search(message):
+            record.msg, record.args = escape_controls(message), None
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -47,6 +72,7 @@ def configure_logging(log_format: str = "text", level: int = logging.INFO) -> No
     """Root logging for ``mwhost serve``: ``text`` or ``json`` lines on stderr."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.addFilter(EscapeControls())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -138,12 +138,23 @@ def _worker_exit(server, worker) -> None:
         live_pipeline(wsgi).close()
 
 
+#: seconds an idle kept-alive connection stays open (gunicorn's default, kept explicit)
+KEEPALIVE_S = 2
+
+#: the gunicorn worker class behind each ``worker_class`` setting
+WORKER_CLASSES = {"sync": "sync", "gthread": "host.worker.HostWorker"}
+
+
 def gunicorn_options(settings: Settings) -> dict:
+    """gunicorn settings for ``settings``. ``gthread`` is gunicorn's threaded worker made safe
+    against idle and slow clients (host/worker.py); ``keepalive`` bounds idle kept-alive
+    connections (docs/operations.md, "Clients and connections")."""
     return {
         "bind": settings.bind,
         "workers": settings.workers,
-        "worker_class": settings.worker_class,
+        "worker_class": WORKER_CLASSES[settings.worker_class],
         "threads": settings.threads,
+        "keepalive": KEEPALIVE_S,
         "preload_app": False,
         "timeout": WORKER_TIMEOUT_S,  # above every stage's timeout_ms (settings.MAX_TIMEOUT_MS)
         "accesslog": None,

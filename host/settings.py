@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
+
+import msgpack
 
 from .errors import ConfigError
 
@@ -55,44 +58,100 @@ def _positive(value: Any) -> str | None:
     return None if value > 0 else "must be greater than 0"
 
 
-def _within(low: int, high: int, why: str = "") -> Callable[[Any], str | None]:
-    """A range check; ``why`` says where the upper bound comes from."""
-    def check(value: Any) -> str | None:
-        if value < low:
-            return f"must be {low} or more"
-        return f"must be at most {high}{why}" if value > high else None
-    return check
-
-
 def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str | None]:
     return lambda value: None if value in choices else f"must be one of {', '.join(choices)}"
 
 
+def _between(low: int, high: int, why: str = "") -> Callable[[Any], str | None]:
+    """A range check; ``why`` says where the upper bound comes from."""
+    too_low = "must be greater than 0" if low == 1 else f"must be {low} or more"
+
+    def check(value: Any) -> str | None:
+        if value < low:
+            return too_low
+        return f"must be at most {high}{why}" if value > high else None
+    return check
+
+
+#: the documented range of every numeric stage setting (the admin API's OpenAPI document too)
+STAGE_RANGES: dict[str, tuple[int, int]] = {
+    "timeout_ms": (1, MAX_TIMEOUT_MS), "max_memory_mb": (1, 4096), "fuel": (0, 10 ** 12),
+    "max_output_kb": (1, 65536), "max_log_kb": (1, 65536),
+}
+
+
+#: a stage name: ASCII only (no homoglyphs), never "." or "..", safe in a path, a file name,
+#: a log line and a metric label
+NAME_PATTERN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,62}[A-Za-z0-9_-])?", re.ASCII)
+NAME_RULE = ("letters, digits, '_', '-' or '.' (ASCII, 1 to 64 characters), starting with a letter "
+             "or digit and not ending with '.'")
+
+
 def _name(value: str) -> str | None:
-    ok = value and all(c.isalnum() or c in "-_." for c in value)
-    return None if ok else "must be letters, digits, '-', '_' or '.'"
+    if NAME_PATTERN.fullmatch(value):
+        return None
+    return f"must be {NAME_RULE}" + (f" (it has {len(value)} characters)" if len(value) > 64 else "")
+
+
+#: the shape every stage config must have, whichever way it arrives (file, drop folder, admin)
+CONFIG_MAX_DEPTH = 32
+CONFIG_MAX_BYTES = 256 * 1024
+_MSGPACK_INT = (-(2 ** 63), 2 ** 64 - 1)
+
+
+def check_config(value: Any, where: str = "config") -> str | None:
+    """A complaint naming ``where`` when ``value`` cannot be a stage config: not a map with
+    string keys, nested deeper than ``CONFIG_MAX_DEPTH``, a value msgpack cannot carry, or
+    over ``CONFIG_MAX_BYTES`` as msgpack. None when it is fine."""
+    if not isinstance(value, Mapping):
+        return f"{where} must be a table (a JSON object), got {type(value).__name__}"
+    # NOTE: iterative, so a hostile nesting depth cannot exhaust the Python stack
+    pending: list[tuple[Any, str, int]] = [(value, where, 1)]
+    while pending:
+        item, path, depth = pending.pop()
+        if depth > CONFIG_MAX_DEPTH:
+            return f"{where} is nested deeper than {CONFIG_MAX_DEPTH} levels (at {path[:200]})"
+        if isinstance(item, Mapping):
+            for key, child in item.items():
+                if not isinstance(key, str):
+                    return f"{path[:200]} has a key that is not a string ({type(key).__name__})"
+                pending.append((child, f"{path}.{key}", depth + 1))
+        elif isinstance(item, (list, tuple)):
+            pending.extend((child, f"{path}[{i}]", depth + 1) for i, child in enumerate(item))
+        elif isinstance(item, int) and not isinstance(item, bool):
+            if not _MSGPACK_INT[0] <= item <= _MSGPACK_INT[1]:
+                return f"{path[:200]} is an integer msgpack cannot carry (outside -2^63 .. 2^64-1)"
+        elif not isinstance(item, (str, bytes, float, bool, type(None))):
+            return f"{path[:200]} is a {type(item).__name__}, which msgpack cannot carry"
+    size = len(msgpack.packb(value, use_bin_type=True))
+    if size > CONFIG_MAX_BYTES:
+        return f"{where} is {size} bytes as msgpack; the limit is {CONFIG_MAX_BYTES}"
+    return None
 
 
 STAGE_KEYS: dict[str, Key] = {
-    "name": Key(str, REQUIRED, "Stage name, unique in the pipeline; used in logs, metrics and the admin API.", _name),
+    "name": Key(str, REQUIRED, "Stage name, unique in the pipeline; used in logs, metrics and the admin API: "
+                f"{NAME_RULE}.", _name),
     "module": Key(str, REQUIRED, "Path to the .wasm module, relative to the config file."),
-    "config": Key(dict, {}, "Table handed to the module's mw_init as a msgpack map."),
+    "config": Key(dict, {}, "Table handed to the module's mw_init as a msgpack map: string keys, nested at most "
+                f"{CONFIG_MAX_DEPTH} levels, at most {CONFIG_MAX_BYTES // 1024} KiB as msgpack.",
+                lambda value: check_config(value, "the table")),
     "on_error": Key(str, "fail_closed", "What a failure of this stage does to the request: fail_closed answers "
                     "503 problem+json, fail_open skips the stage.", _one_of(ON_ERROR_POLICIES)),
     "timeout_ms": Key(int, 100, "Wall-time limit per guest call, in milliseconds, host calls (WASI sleeps) "
-                      f"included. At most {MAX_TIMEOUT_MS}: a call must end well within gunicorn's "
-                      f"{WORKER_TIMEOUT_S} s worker timeout.",
-                      _within(1, MAX_TIMEOUT_MS, f" (a call must end well within the {WORKER_TIMEOUT_S} s "
-                              "worker timeout)")),
-    "max_memory_mb": Key(int, 64, "Linear-memory limit per instance, in MiB (wasm32 addresses at most 4096).",
-                         _within(1, 4096)),
+                      f"included (1 to {MAX_TIMEOUT_MS}: a call must end well within gunicorn's "
+                      f"{WORKER_TIMEOUT_S} s worker timeout).",
+                      _between(*STAGE_RANGES["timeout_ms"], f" (a call must end well within the {WORKER_TIMEOUT_S} s "
+                               "worker timeout)")),
+    "max_memory_mb": Key(int, 64, "Linear-memory limit per instance, in MiB (1 to 4096, "
+                         "wasm32's whole address space).", _between(*STAGE_RANGES["max_memory_mb"])),
     "fuel": Key(int, 0, "Fuel per guest call (about one unit per wasm instruction); 0 turns "
-                "metering off. A deterministic CPU limit on top of the wall-time one.",
-                _within(0, 2**63 - 1)),
-    "max_output_kb": Key(int, 1024, "Largest message a guest may return per call, in KiB; more is a guest error.",
-                         _within(1, 1024 * 1024)),
-    "max_log_kb": Key(int, 16, "Guest log (mw.log, stdout, stderr) kept per call, in KiB; the rest is "
-                      "dropped and counted.", _within(1, 1024 * 1024)),
+                "metering off; at most 10^12. A deterministic CPU limit on top of the wall-time one.",
+                _between(*STAGE_RANGES["fuel"])),
+    "max_output_kb": Key(int, 1024, "Largest message a guest may return per call, in KiB (1 to 65536); more is a "
+                         "guest error.", _between(*STAGE_RANGES["max_output_kb"])),
+    "max_log_kb": Key(int, 16, "Guest log (mw.log, stdout, stderr) kept per call, in KiB (1 to 65536); the rest "
+                      "is dropped and counted.", _between(*STAGE_RANGES["max_log_kb"])),
 }
 
 SERVER_KEYS: dict[str, Key] = {
@@ -100,9 +159,12 @@ SERVER_KEYS: dict[str, Key] = {
     "workers": Key(int, 2, "Number of gunicorn worker processes.", _positive),
     "data_dir": Key(str, "mwhost-data", "Folder for the module store, compile cache and manifest, relative to the config file."),
     "drop_dir": Key(str, "", "Drop folder: NAME.wasm (+ NAME.toml) there becomes stage NAME. Default <data_dir>/drop."),
-    "worker_class": Key(str, "sync", "gunicorn worker class: sync (one request at a time per process; the "
-                        "fastest here) or gthread (threads per process).", _one_of(("sync", "gthread"))),
-    "threads": Key(int, 1, "Threads per worker with worker_class = gthread.", _positive),
+    "worker_class": Key(str, "gthread", "gunicorn worker class: gthread (threads per process; request heads "
+                        "are read without holding a thread, so idle and slow clients cannot stall the server: "
+                        "docs/operations.md) or sync (one connection at a time per process: any idle client "
+                        "stalls a worker for up to 30 s; only behind a buffering proxy).",
+                        _one_of(("sync", "gthread"))),
+    "threads": Key(int, 4, "Threads per worker with worker_class = gthread (1 to 64).", _between(1, 64)),
     "log_format": Key(str, "text", "Log lines as text or as one JSON object per line (docs/observability.md).",
                       _one_of(("text", "json"))),
 }
@@ -203,7 +265,7 @@ def check_table(table: Mapping[str, Any], keys: dict[str, Key], where: str) -> d
             raise ConfigError(f"{where}: key {name!r} must be {key.type.__name__}, got {type(value).__name__}")
         complaint = key.check(value)
         if complaint:
-            raise ConfigError(f"{where}: key {name!r} {complaint}, got {value!r}")
+            raise ConfigError(f"{where}: key {name!r} {complaint}, got {value!r:.80}")
         values[name] = value
     return values
 

@@ -51,7 +51,7 @@ module = "/abs/headers.wasm"
     ('[[middleware]]\nmodule = "a.wasm"', r"\[\[middleware\]\] #1: missing required key 'name'"),
     ('[[middleware]]\nname = "a"', r"\[\[middleware\]\] #1 \('a'\): missing required key 'module'"),
     ('[[middleware]]\nname = "a"\nmodule = "a.wasm"\ntimeout_ms = -5',
-     r"#1 \('a'\): key 'timeout_ms' must be 1 or more, got -5"),
+     r"#1 \('a'\): key 'timeout_ms' must be greater than 0, got -5"),
     ('[[middleware]]\nname = "a"\nmodule = "a.wasm"\ntimeout_ms = 45000',
      r"key 'timeout_ms' must be at most 10000 \(a call must end well within the 30 s worker timeout\), got 45000"),
     ('[[middleware]]\nname = "a"\nmodule = "a.wasm"\nfuel = 1000000000000000000000000000000',
@@ -93,3 +93,11 @@ def test_the_configuration_docs_are_generated_from_the_declaration():
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)
     assert (ROOT / "docs" / "configuration.md").read_text() == gen.render()
+
+
+def test_a_config_table_nested_too_deep_is_refused_naming_the_key(tmp_path):
+    """The config shape check (depth, size, msgpack types) applies to the config file too."""
+    nested = "[middleware.config]\n" + "a = " + "[" * 40 + "]" * 40
+    path = write(tmp_path, '[[middleware]]\nname = "a"\nmodule = "a.wasm"\n' + nested)
+    with pytest.raises(ConfigError, match="key 'config' the table is nested deeper than 32 levels"):
+        load_settings(path)

@@ -85,6 +85,8 @@ class Authenticator:
             alg = jwt.get_unverified_header(token).get("alg")
         except jwt.DecodeError as err:
             raise AdminUnauthorized(f"the bearer token is not a JWT: {err}") from err
+        except jwt.PyJWTError as err:  # e.g. a "crit" header naming an extension nobody here knows
+            raise AdminUnauthorized(f"the token's header is refused: {err}") from err
         key = self._keys.get(alg) if isinstance(alg, str) else None
         if key is None:
             raise AdminUnauthorized(f"tokens signed with {alg!r} are not accepted here; "
@@ -99,8 +101,11 @@ class Authenticator:
         except jwt.InvalidSignatureError as err:
             raise AdminUnauthorized("the token's signature does not match this server's key (a token "
                                     "from another server, or from an earlier run with a generated secret?)") from err
-        except jwt.InvalidTokenError as err:
+        except jwt.PyJWTError as err:
             raise AdminUnauthorized(f"the token is invalid: {err}") from err
+        except (ValueError, TypeError) as err:
+            # NOTE: whatever a forged token trips over in the library is still a bad token (401)
+            raise AdminUnauthorized(f"the token is malformed: {err}") from err
 
 
 def _bearer(authorization: str | None) -> str:

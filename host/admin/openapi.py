@@ -9,14 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from .. import __version__
-from ..settings import ON_ERROR_POLICIES, STAGE_KEYS
+from ..settings import NAME_PATTERN, ON_ERROR_POLICIES, STAGE_KEYS, STAGE_RANGES
 from .auth import SCOPE
 from .params import SETTING_KEYS
 from .probes import MAX_SAMPLES
 
 _REF = "#/components/schemas/"
 _NAME = {"name": "name", "in": "path", "required": True, "description": "Stage name.",
-         "schema": {"type": "string", "pattern": r"^[A-Za-z0-9._-]+$", "minLength": 1}}
+         "schema": {"type": "string", "pattern": f"^{NAME_PATTERN.pattern}$", "minLength": 1, "maxLength": 64}}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -27,8 +27,9 @@ def _setting_schema(key: str) -> dict[str, Any]:
     spec = STAGE_KEYS[key]
     if key == "on_error":
         return {"type": "string", "enum": list(ON_ERROR_POLICIES), "default": spec.default, "description": spec.doc}
-    minimum = 0 if key == "fuel" else 1
-    return {"type": "integer", "minimum": minimum, "default": spec.default, "description": spec.doc}
+    minimum, maximum = STAGE_RANGES[key]
+    return {"type": "integer", "minimum": minimum, "maximum": maximum, "default": spec.default,
+            "description": spec.doc}
 
 
 def _entry_schema() -> dict[str, Any]:

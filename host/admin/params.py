@@ -17,7 +17,7 @@ from typing import Any, Mapping
 from ..abi import Codec
 from ..errors import AdminBadRequest
 from ..registry import StageEntry
-from ..settings import STAGE_KEYS, StageSettings
+from ..settings import STAGE_KEYS, StageSettings, check_config
 from .probes import parse_samples
 
 #: stage keys an upload may set as query parameters (everything but name, module and config)
@@ -28,7 +28,7 @@ UPLOAD_PARAMETERS = ("position", "config", "samples", *SETTING_KEYS)
 def check_name(name: str) -> None:
     complaint = STAGE_KEYS["name"].check(name)
     if complaint:
-        raise AdminBadRequest(f"stage name {name!r} {complaint}", parameter="name")
+        raise AdminBadRequest(f"stage name {_shown(name)} {complaint}", parameter="name")
 
 
 @dataclass(frozen=True)
@@ -75,16 +75,24 @@ def _integer(name: str, text: str) -> int:
     try:
         return int(text.strip(), 10)
     except ValueError as err:
-        raise AdminBadRequest(f"{name} must be an integer, got {text!r}", parameter=name) from err
+        raise AdminBadRequest(f"{name} must be an integer, got {_shown(text)}", parameter=name) from err
 
 
 def _setting(key: str, text: str) -> Any:
+    """A stage setting from its query text, checked against its documented range or choices
+    (so the manifest and the runtime never see a value like fuel=10**30)."""
     spec = STAGE_KEYS[key]
     value: Any = _integer(key, text) if spec.type is int else text
     complaint = spec.check(value)
     if complaint:
-        raise AdminBadRequest(f"{key} {complaint}, got {value!r}", parameter=key)
+        raise AdminBadRequest(f"{key} {complaint}, got {_shown(value)}", parameter=key)
     return value
+
+
+def _shown(value: Any) -> str:
+    """A parameter's value for an error message, cut short (it may be 4000 characters long)."""
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 40 else f"{text[:40]}... ({len(text)} characters)"
 
 
 def _config(text: str) -> dict[str, Any]:
@@ -94,6 +102,9 @@ def _config(text: str) -> dict[str, Any]:
         raise AdminBadRequest(f"config is not valid JSON: {err}", parameter="config") from err
     if not isinstance(config, dict):
         raise AdminBadRequest(f"config must be a JSON object, got {type(config).__name__}", parameter="config")
+    complaint = check_config(config, "config")
+    if complaint:
+        raise AdminBadRequest(complaint, parameter="config")
     try:
         Codec().encode_config(config)
     except (OverflowError, ValueError, TypeError) as err:

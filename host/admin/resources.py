@@ -7,7 +7,7 @@ import contextlib
 import hashlib
 import json
 import logging
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import falcon
 
@@ -89,12 +89,28 @@ class Admin:
         if length is not None and length > limit:
             raise ModuleTooLarge(_too_large(length, self.settings.max_module_mb), limit_bytes=limit)
         if length is None and "chunked" in (req.get_header("Transfer-Encoding") or "").lower():
-            data = req.stream.read(limit + 1)
+            data = read_body(req, lambda: req.stream.read(limit + 1))
         else:
-            data = req.bounded_stream.read()
+            data = read_body(req, req.bounded_stream.read)
         if len(data) > limit:  # a chunked body: read one byte past the limit, no more
             raise ModuleTooLarge(_too_large(limit, self.settings.max_module_mb, "over "), limit_bytes=limit)
         return data
+
+
+def read_body(req: falcon.Request, read: Callable[[], bytes]) -> bytes:
+    """The body ``read`` returns; a 400 when the client did not send it whole."""
+    try:
+        data = read()
+    except Exception as err:
+        # NOTE: the WSGI server raises its own errors here (gunicorn's NoMoreData for a
+        # chunked body cut short, InvalidChunkSize, a socket timeout): whichever it is, the
+        # client did not send a whole body, which is a bad request, not a server failure.
+        raise AdminBadRequest(f"the request body could not be read whole ({type(err).__name__}: {err}); "
+                              "send the complete body") from err
+    if req.content_length is not None and len(data) < req.content_length:
+        raise AdminBadRequest(f"the request body ended after {len(data)} of the {req.content_length} bytes "
+                              "its Content-Length announced")
+    return data
 
 
 def _too_large(size: int, limit_mb: int, qualifier: str = "") -> str:
@@ -117,7 +133,7 @@ def _no_params(req: falcon.Request, allowed: tuple[str, ...] = ()) -> None:
 def _json_body(req: falcon.Request) -> Any:
     if req.content_length is not None and req.content_length > MAX_JSON_BYTES:
         raise AdminBadRequest(f"the JSON body is over {MAX_JSON_BYTES} bytes")
-    raw = req.bounded_stream.read(MAX_JSON_BYTES + 1)
+    raw = read_body(req, lambda: req.bounded_stream.read(MAX_JSON_BYTES + 1))
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import falcon
 
 from ..errors import AdminError
@@ -20,6 +22,22 @@ MIDDLEWARE_PATH = "/_admin/middlewares/{name}"
 OPENAPI_PATH = "/_admin/openapi.json"
 
 
+class DefaultResponderGuard:
+    """falcon middleware: falcon's own responders (``OPTIONS`` and the 405 for a method a
+    resource lacks) need the admin token too on resources that hold the ``Admin``.
+
+    NOTE: ``@falcon.before(authorize)`` on a resource class wraps only the ``on_*`` methods
+    the class has; falcon adds its default ``OPTIONS`` and 405 responders at ``add_route``
+    time, outside the hook, so without this they answer anyone.
+    """
+
+    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: Any,
+                         params: dict) -> None:
+        admin = getattr(resource, "admin", None)
+        if isinstance(admin, Admin) and not hasattr(resource, f"on_{req.method.lower()}"):
+            admin.authorize(req)
+
+
 def build_admin(live: LivePipeline, settings: AdminSettings) -> Admin:
     """The admin API's shared parts for ``live``; ``ConfigError`` for a bad key or secret."""
     return Admin(live, settings, Authenticator.from_settings(settings), TrustedKeys.from_paths(settings.trusted_keys))
@@ -36,6 +54,7 @@ def mount_admin(app: falcon.App, admin: Admin) -> None:
     # NOTE: sinks added later take precedence, so this one wins over an app's catch-all sink
     # (the demo echo) for /_admin/ paths that no route above serves.
     app.add_sink(UnknownAdminPath(), ADMIN_PREFIX)
+    app.add_middleware(DefaultResponderGuard())
     app.add_error_handler(AdminError, handle_admin_error)
     # NOTE: wrap the app's current serializer (falcon keeps it in a private attribute) so
     # paths outside /_admin/ keep whatever rendering the app had.

@@ -55,6 +55,14 @@ def _traps_on_long_requests() -> bytes:
 
 
 GOOD = tagger("good", "yes")
+#: a config nested 600 deep: past Python's recursion in the manifest code before issue 11
+DEEP_CONFIG = '{"a": ' + "[" * 600 + "]" * 600 + "}"
+
+
+def crit_token(secret: str = ADMIN_SECRET) -> dict[str, str]:
+    """A valid admin token whose header marks a JWT extension as critical (RFC 7515 §4.1.11)."""
+    claims = {"sub": "t", "scope": "mwhost:admin", "exp": int(time.time()) + 600}
+    return {"Authorization": f"Bearer {jwt.encode(claims, secret, algorithm='HS256', headers={'crit': ['exp']})}"}
 
 
 @dataclass(frozen=True)
@@ -120,7 +128,7 @@ def bad_inputs(other_key: Ed25519PrivateKey) -> list[Bad]:
         Bad("position-not-integer", 400, "position must be an integer", params={"position": "first"}),
         Bad("position-out-of-range", 400, "out of range", params={"position": "99"}),
         Bad("bad-on-error", 400, "on_error must be one of", params={"on_error": "sometimes"}),
-        Bad("zero-timeout", 400, "timeout_ms must be 1 or more", params={"timeout_ms": "0"}),
+        Bad("zero-timeout", 400, "timeout_ms must be greater than 0", params={"timeout_ms": "0"}),
         Bad("unknown-parameter", 400, "unknown parameter 'timeout'", params={"timeout": "5"}),
         Bad("invalid-stage-name", 400, "stage name", path="/_admin/middlewares/bad%20name"),
         # signatures (the server trusts one publisher key)
@@ -161,4 +169,35 @@ def bad_inputs(other_key: Ed25519PrivateKey) -> list[Bad]:
             headers={"Content-Type": "application/json"}),
         Bad("unknown-admin-path", 404, "no admin endpoint", method="GET", path="/_admin/nothing/here", body=None),
         Bad("method-not-allowed", 405, "PATCH is not allowed", method="PATCH", path="/_admin/pipeline", body=None),
+        *issue_11_inputs(),
+    ]
+
+
+def issue_11_inputs() -> list[Bad]:
+    """Calls that got a 500 (or worse, a 2xx) before issue 11; each must get a 4xx and change nothing."""
+    no_token = lambda: {}  # noqa: E731
+    return [
+        Bad("crit-header-token", 401, "Unsupported critical extension", auth=crit_token),
+        Bad("config-600-deep", 400, "nested deeper than 32 levels", params={"config": DEEP_CONFIG}),
+        Bad("config-41-deep-tables", 400, "nested deeper than 32 levels",
+            params={"config": '{"a": ' + '{"b": ' * 40 + "1" + "}" * 40 + "}"}),
+        Bad("fuel-1e30", 400, "fuel must be at most 1000000000000", params={"fuel": "1" + "0" * 30}),
+        Bad("timeout-1e29", 400, "timeout_ms must be at most 10000", params={"timeout_ms": "1" + "0" * 29}),
+        Bad("memory-over-4-gib", 400, "max_memory_mb must be at most 4096", params={"max_memory_mb": "5000"}),
+        Bad("output-huge", 400, "max_output_kb must be at most", params={"max_output_kb": "9" * 30}),
+        Bad("options-without-token", 401, "needs an admin token", method="OPTIONS", path="/_admin/pipeline",
+            body=None, auth=no_token),
+        Bad("options-on-a-stage-without-token", 401, "needs an admin token", method="OPTIONS",
+            path="/_admin/middlewares/tag", body=None, auth=no_token),
+        Bad("options-on-health-without-token", 401, "needs an admin token", method="OPTIONS",
+            path="/_admin/health", body=None, auth=no_token),
+        Bad("patch-without-token", 401, "needs an admin token", method="PATCH", path="/_admin/pipeline",
+            body=None, auth=no_token),
+        Bad("name-dot", 400, "stage name '.'", path="/_admin/middlewares/."),
+        Bad("name-dot-dot", 400, "stage name '..'", path="/_admin/middlewares/.."),
+        Bad("name-trailing-dot", 400, "stage name 'tag.'", path="/_admin/middlewares/tag."),
+        Bad("name-homoglyph", 400, "ASCII", path="/_admin/middlewares/%D1%81ors"),  # Cyrillic "с"
+        Bad("name-4000-characters", 400, "4000 characters", path="/_admin/middlewares/" + "a" * 4000),
+        Bad("remove-name-dot-dot", 400, "stage name '..'", method="DELETE", path="/_admin/middlewares/..",
+            body=None),
     ]

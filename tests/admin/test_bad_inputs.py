@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import pathlib
+import socket
 import urllib.parse
 
 import pytest
@@ -14,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from host.admin.signatures import encode_signature, keygen, sign
 from host.admin.auth import load_private_key
-from tests.admin.support import WASM, Bad, bad_inputs, tagger
+from tests.admin.support import GOOD, WASM, Bad, bad_inputs, tagger
 from tests.server.gunicorn_process import serve
 from tests.server.test_swap import swap_times, wait_for
 
@@ -139,3 +140,49 @@ def test_a_chunked_body_over_the_limit_is_refused_after_reading_one_byte_past_it
     assert status == 413 and "over 1048576 bytes" in problem["detail"]
     assert host.state() == before
     host.serves_baseline(host.generation)
+
+
+def _cut_short(port: int, head: str, body: bytes) -> tuple[int, dict]:
+    """Send ``head`` and part of a body, then close our side: the server sees the body end early."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head.encode() + b"\r\n" + body)
+        sock.shutdown(socket.SHUT_WR)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return response.status, json.loads(response.read())
+
+
+def _upload_head(host, path: str, *headers: str) -> str:
+    auth = host.served.admin_headers()["Authorization"]
+    return "\r\n".join([f"PUT {path} HTTP/1.1", "Host: 127.0.0.1", f"Authorization: {auth}",
+                        f"Content-Type: {WASM}", *headers, ""])
+
+
+def test_a_truncated_chunked_upload_is_a_400_not_a_500(host):
+    """A chunked body whose chunk never completes (the client closes early) gets 400 and changes nothing."""
+    before = host.state()
+    head = _upload_head(host, "/_admin/middlewares/cut", "Transfer-Encoding: chunked")
+    status, problem = _cut_short(host.served.port, head, b"100\r\n\0asm\x01\0\0\0")
+    assert status == 400 and "could not be read whole" in problem["detail"], problem
+    assert host.state() == before
+    host.serves_baseline(host.generation)
+
+
+def test_a_body_shorter_than_its_content_length_is_a_400(host):
+    """A Content-Length body cut short gets 400 naming both sizes, and changes nothing."""
+    before = host.state()
+    head = _upload_head(host, "/_admin/middlewares/cut", "Content-Length: 1000")
+    status, problem = _cut_short(host.served.port, head, b"\0asm\x01\0\0\0")
+    assert status == 400 and "ended after 8 of the 1000 bytes" in problem["detail"], problem
+    assert host.state() == before
+
+
+def test_a_newline_in_an_admin_path_cannot_forge_a_log_line(host):
+    """%0A in an admin path (refused with and without a token) shows up escaped, never as a new line."""
+    path = "/_admin/middlewares/x%0AFORGED-LINE%20INFO%20mwhost:%20all%20good"
+    for headers in ({}, host.served.admin_headers()):
+        status, _, _ = host.served.request("PUT", path, {**headers, "Content-Type": WASM}, GOOD)
+        assert status in (400, 401)
+    assert wait_for(lambda: host.served.output().count("x\\nFORGED-LINE") >= 2, timeout=10), \
+        host.served.output()[-2000:]
+    assert not [line for line in host.served.output().splitlines() if line.startswith("FORGED-LINE")]

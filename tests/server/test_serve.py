@@ -128,3 +128,11 @@ def test_every_go_example_serves_under_gunicorn(tmp_path):
         # rate_limit: one bucket per worker instance, so a burst of 1000 over 2 workers is never hit
         statuses = {served.request("GET", "/", {"X-Client": "b"})[0] for _ in range(20)}
         assert statuses == {200}
+
+
+def test_serve_refuses_a_thread_count_out_of_range_naming_the_flag(tmp_path):
+    """``--threads`` outside 1..64 stops serve with a message naming the flag."""
+    result = run_to_exit(tmp_path, "--threads", "0")
+    assert result.returncode == 2 and "--threads must be greater than 0" in result.stderr
+    result = run_to_exit(tmp_path, "--threads", "100")
+    assert result.returncode == 2 and "--threads must be at most 64" in result.stderr
