@@ -3,45 +3,68 @@
 from __future__ import annotations
 
 from ..errors import HostError, StageLoadError
-from ..registry import CompileCache, Manifest, ModuleStore, read_module_file
+from ..registry import CompileCache, Manifest, ModuleStore, StageEntry, read_module_file
+from ..registry.rollout import Rollout
 from ..settings import StageSettings
 from .pipeline import Pipeline
+from .rollout_stage import CanaryStage, count_key
 from .stage import Stage, stage_key
 
 
 def build_pipeline(stages: tuple[StageSettings, ...], cache: CompileCache,
                    generation: int = 0) -> Pipeline:
     """Load every stage or none: the first failure raises ``StageLoadError`` naming it."""
-    return _build([(settings, None) for settings in stages], cache, generation, None, None)
+    return _Builder(cache, None, None).build([(settings, None, None) for settings in stages], generation)
 
 
 def build_from_manifest(manifest: Manifest, store: ModuleStore, cache: CompileCache,
-                        previous: Pipeline | None = None) -> Pipeline:
-    """The pipeline a manifest describes. Stages identical to one in ``previous`` (same
-    module version and settings) are reused as they are, warm instances included."""
-    wanted = [(entry, entry.sha256) for entry in manifest.stages]
-    return _build(wanted, cache, manifest.generation, store, previous)
+                        previous: Pipeline | None = None, *, force_header: bool = True) -> Pipeline:
+    """The pipeline a manifest describes, a stage under an active canary rollout as its
+    baseline and candidate side by side. Stages identical to one in ``previous`` (same module
+    version and settings) are reused as they are, warm instances included."""
+    wanted = [(entry, entry.sha256, manifest.active_rollout(entry.name)) for entry in manifest.stages]
+    return _Builder(cache, store, previous, force_header).build(wanted, manifest.generation)
 
 
-def _build(wanted: list[tuple[StageSettings, str | None]], cache: CompileCache, generation: int,
-           store: ModuleStore | None, previous: Pipeline | None) -> Pipeline:
-    reusable = {stage.key: stage for stage in previous.stages} if previous else {}
-    loaded: list[Stage] = []
-    try:
-        for settings, sha256 in wanted:
-            same = reusable.get(stage_key(settings, sha256)) if sha256 else None
-            if same is not None:
-                loaded.append(same)
-                continue
-            try:
-                wasm = store.get(sha256) if store and sha256 else read_module_file(settings.module)
-                loaded.append(Stage.load(settings, wasm, cache, sha256))
-            except HostError as err:
-                where = settings.module or f"version {sha256[:12]}"
-                raise StageLoadError(f"stage {settings.name!r} ({where}): {err}") from err
-    except BaseException:
-        for stage in loaded:
-            if stage.key not in reusable:
+class _Builder:
+    def __init__(self, cache: CompileCache, store: ModuleStore | None, previous: Pipeline | None,
+                 force_header: bool = True) -> None:
+        self.cache = cache
+        self.store = store
+        self.force_header = force_header
+        self.reusable: dict[tuple, Stage] = {}
+        for stage in previous.stages if previous else ():
+            for part in (stage.baseline, stage.candidate) if isinstance(stage, CanaryStage) else (stage,):
+                self.reusable[part.key] = part
+        self.loaded: list[Stage] = []
+
+    def build(self, wanted: list[tuple[StageSettings, str | None, Rollout | None]], generation: int) -> Pipeline:
+        try:
+            stages = tuple(self._stage(settings, sha256, rollout) for settings, sha256, rollout in wanted)
+        except BaseException:
+            for stage in self.loaded:
                 stage.close()
-        raise
-    return Pipeline(tuple(loaded), generation)
+            raise
+        return Pipeline(stages, generation)
+
+    def _stage(self, settings: StageSettings, sha256: str | None, rollout: Rollout | None):
+        baseline = self._load(settings, sha256)
+        if rollout is None or rollout.kind != "canary":
+            return baseline
+        candidate = self._load(StageEntry.from_json(dict(rollout.candidate)), rollout.candidate_sha256)
+        return CanaryStage(baseline, candidate, percent=rollout.candidate_percent, salt=rollout.id,
+                           key=rollout.key, force=self.force_header,
+                           step_key=count_key(rollout.id, rollout.step, rollout.step_started_at))
+
+    def _load(self, settings: StageSettings, sha256: str | None) -> Stage:
+        same = self.reusable.get(stage_key(settings, sha256)) if sha256 else None
+        if same is not None:
+            return same
+        try:
+            wasm = self.store.get(sha256) if self.store and sha256 else read_module_file(settings.module)
+            stage = Stage.load(settings, wasm, self.cache, sha256)
+        except HostError as err:
+            where = settings.module or f"version {sha256[:12]}"
+            raise StageLoadError(f"stage {settings.name!r} ({where}): {err}") from err
+        self.loaded.append(stage)
+        return stage

@@ -25,9 +25,8 @@ class Pipeline:
             try:
                 action = stage.call_request(state)
             except STAGE_FAILURES as err:
-                stage.failed(err, "request", state.request_id())
-                if stage.fail_open:
-                    continue
+                if stage.failed(err, "request", state):
+                    continue  # fail_open
                 status, headers, body = stage_failed(stage.name)
                 return Action(respond=True, status=status, headers=headers, body=body)
             if action.respond:
@@ -56,8 +55,7 @@ def response_phase(state: RequestState, response: ResponseState) -> None:
         try:
             action = stage.call_response(state, response)
         except STAGE_FAILURES as err:
-            stage.failed(err, "response", state.request_id())
-            if not stage.fail_open:
+            if not stage.failed(err, "response", state):
                 response.replace(*stage_failed(stage.name))
             continue
         if action.status is not None:

@@ -181,11 +181,12 @@ class Stage:
         except Exception:  # noqa: BLE001 - at interpreter exit module globals may be gone
             pass
 
-    def failed(self, err: Exception, phase: str, request_id: str | None = None) -> None:
+    def failed(self, err: Exception, phase: str, state: RequestState | None = None) -> bool:
         """Count and report a failure (the log line is rate-limited per kind), with what an
-        operator needs to find the culprit."""
+        operator needs to find the culprit; returns whether the request goes on (fail_open)."""
         self._meters[phase].failure(failure_kind(err))
-        self._failures.report(self, err, phase, request_id)
+        self._failures.report(self, err, phase, state.request_id() if state is not None else None)
+        return self.fail_open
 
     # ---- calls --------------------------------------------------------------------------
 

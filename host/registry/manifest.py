@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator, Mapping
 from ..errors import RegistryError
 from ..settings import ON_ERROR_POLICIES, POLICY_KEYS, STAGE_KEYS, StageSettings
 from .files import write_atomic
+from .rollout import Rollout, RolloutError
 
 FORMAT = 1
 #: versions kept per stage besides the active one (for rollback)
@@ -97,9 +98,15 @@ class Manifest:
     versions: Mapping[str, tuple[StageEntry, ...]] = field(default_factory=dict)
     source: str = ""
     written_at: float = 0.0
+    #: per stage name, its latest rollout (active or ended; docs/rollouts.md)
+    rollouts: Mapping[str, Rollout] = field(default_factory=dict)
 
     def stage(self, name: str) -> StageEntry | None:
         return next((entry for entry in self.stages if entry.name == name), None)
+
+    def active_rollout(self, name: str) -> Rollout | None:
+        rollout = self.rollouts.get(name)
+        return rollout if rollout is not None and rollout.active else None
 
     def with_stages(self, stages: list[StageEntry] | tuple[StageEntry, ...],
                     keep: int = KEEP_VERSIONS) -> "Manifest":
@@ -126,6 +133,7 @@ class Manifest:
             "config_digest": self.config_digest,
             "stages": [entry.to_json() for entry in self.stages],
             "versions": {name: [e.to_json() for e in kept] for name, kept in sorted(self.versions.items())},
+            "rollouts": {name: rollout.to_json() for name, rollout in sorted(self.rollouts.items())},
         }
 
     def to_bytes(self) -> bytes:
@@ -155,7 +163,10 @@ class Manifest:
                           for name, kept in body.get("versions", {}).items()},
                 source=str(body.get("source", "")),
                 written_at=float(body.get("written_at", 0.0)),
+                rollouts={name: Rollout.from_json(r) for name, r in body.get("rollouts", {}).items()},
             )
+        except RolloutError as err:
+            raise ManifestError(str(err)) from err
         except (KeyError, TypeError, ValueError) as err:
             raise ManifestError(f"the manifest is incomplete: {err!r}") from err
 

@@ -260,8 +260,8 @@ class UnloadableStage:
     def call_request(self, state):
         raise GuestLoadError(self.reason)
 
-    def failed(self, err: Exception, phase: str, request_id: str | None = None) -> None:
-        pass  # the reason was logged when loading failed; no log line per request
+    def failed(self, err: Exception, phase: str, state=None) -> bool:
+        return False  # fail closed; the reason was logged when loading failed, not per request
 
     def close(self) -> None:
         pass

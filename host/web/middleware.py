@@ -102,8 +102,17 @@ class WasmMiddleware:
     def process_response(self, req: falcon.Request, resp: falcon.Response,
                          resource: object, req_succeeded: bool) -> None:
         state = getattr(req.context, _STATE, None)
-        if state is None or not state.ran:
+        if state is None:
             return
+        if state.ran:
+            self._response_phase(req, resp, state)
+        if state.variants is not None:
+            # a rollout's 5xx gate counts the final answer of every request it routed
+            status = resp.status_code
+            for canary, variant in state.variants.values():
+                canary.responded(variant, status)
+
+    def _response_phase(self, req: falcon.Request, resp: falcon.Response, state: RequestState) -> None:
         if not state.response_calls:
             # PERF: no stage has a response phase to call; only response_headers to set.
             for _, response_headers in reversed(state.ran):
