@@ -23,7 +23,7 @@ class GuestInstance:
     """
 
     __slots__ = ("module", "limits", "log", "_store", "_context", "_memory", "_alloc",
-                 "_on_request", "_on_response", "_init", "_deadline", "_state", "_runtime", "_max_output", "_fuel",
+                 "_on_request", "_on_response", "_init", "_deadline", "_state", "_call_clock", "_runtime", "_max_output", "_fuel",
                  "closed", "__weakref__")
 
     def __init__(self, module: GuestModule, limits: Limits, label: str) -> None:
@@ -37,6 +37,7 @@ class GuestInstance:
         self._max_output = limits.max_output_bytes
         self._fuel = limits.fuel if module.fuel else 0
         self._state = StoreState(self.log, limits.timeout_ms)
+        self._call_clock = self._state if module.can_wait else None
         self._store = wasmtime.Store(module.flavour.engine)
         self._context = store_context(self._store)
         self.closed = False
@@ -94,7 +95,9 @@ class GuestInstance:
         if self.closed:
             raise GuestError("the instance is closed")
         self.log.begin_call()
-        self._state.started_ns = monotonic_ns()  # PERF: the one clock read that bounds WASI waits
+        clock = self._call_clock
+        if clock is not None:  # PERF: only a guest that can wait in poll_oneoff pays a clock read
+            clock.started_ns = monotonic_ns()
         set_epoch_deadline(self._context, self._deadline)
         if self._fuel:
             set_fuel(self._context, self._fuel)
