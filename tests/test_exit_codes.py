@@ -84,7 +84,7 @@ SCENARIOS = {
 }
 
 
-@pytest.mark.parametrize("name, runs", [("validate", 8), ("create_app", 15)])
+@pytest.mark.parametrize("name, runs", [("validate", 5), ("create_app", 12)])
 def test_commands_that_load_go_guests_exit_0_every_time(tmp_path, name, runs):
     """``mwhost validate`` and ``create_app()`` exit 0 with no abort in every run (they
     aborted 3-4 times in 30 before the fix)."""
@@ -96,9 +96,8 @@ def test_commands_that_load_go_guests_exit_0_every_time(tmp_path, name, runs):
 @pytest.mark.parametrize("name", ["gunicorn_sigint", "gunicorn_sigterm", "serve_sigint", "serve_sigterm"])
 def test_gunicorn_stopped_by_a_signal_exits_0_without_aborted_workers(tmp_path, name):
     """Plain gunicorn and ``mwhost serve`` stopped by SIGINT or SIGTERM exit 0, and no worker
-    is reported killed by SIGABRT (plain gunicorn with SIGINT did so 8 times in 9 before)."""
-    for _ in range(2):
-        SCENARIOS[name](tmp_path)
+    is reported killed by SIGABRT (with SIGINT, 3 to 4 runs in 6 did before the fix)."""
+    SCENARIOS[name](tmp_path)
 
 
 def main() -> int:
