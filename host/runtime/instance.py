@@ -23,8 +23,8 @@ class GuestInstance:
     """
 
     __slots__ = ("module", "limits", "log", "_store", "_context", "_memory", "_alloc",
-                 "_on_request", "_on_response", "_init", "_deadline", "_state", "_call_clock", "_runtime", "_max_output", "_fuel",
-                 "closed", "__weakref__")
+                 "_on_request", "_on_response", "_init", "_deadline", "_state", "_call_clock",
+                 "_runtime", "_max_output", "_fuel", "closed", "__weakref__")
 
     def __init__(self, module: GuestModule, limits: Limits, label: str) -> None:
         runtime = module.runtime
