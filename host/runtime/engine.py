@@ -12,8 +12,8 @@ import weakref
 
 import wasmtime
 
-from .fastcall import address_of
-from .guestlog import GuestLog
+from .stores import StoreRegistry, StoreState
+from .wasi import define_shadowed_wasi
 
 logger = logging.getLogger("mwhost.runtime")
 
@@ -23,19 +23,13 @@ TICK_MS = 10
 _WASMTIME_VERSION = importlib.metadata.version("wasmtime")
 
 
-def _context_key(context) -> int:
-    """A store context's address, from a ctypes pointer (a Caller's) or a cffi one (ours)."""
-    if isinstance(context, ctypes._Pointer):
-        return ctypes.cast(context, ctypes.c_void_p).value or 0
-    return address_of(context)
-
-
 class Flavour:
     """One engine configuration with its linker. Epoch interruption is always on; fuel
     metering is a separate flavour because it is an engine-wide setting that costs every
     call (compiled artifacts of the two flavours are not interchangeable)."""
 
-    def __init__(self, parallel_compilation: bool, fuel: bool, host_log, epoch: bool = True) -> None:
+    def __init__(self, parallel_compilation: bool, fuel: bool, host_log, stores: StoreRegistry,
+                 epoch: bool = True) -> None:
         config = wasmtime.Config()
         config.epoch_interruption = epoch
         config.consume_fuel = fuel
@@ -43,7 +37,9 @@ class Flavour:
         self.fuel = fuel
         self.engine = wasmtime.Engine(config)
         self.linker = wasmtime.Linker(self.engine)
-        self.linker.define_wasi()
+        # NOTE: WASI with our poll_oneoff (bounded by the call's deadline) and fd_write (stdio
+        # into the guest log on the calling thread); see wasi.py.
+        self._wasi_callbacks = define_shadowed_wasi(self.linker, stores)
         # NOTE: a FuncType belongs to the engine it was made for; build it per engine.
         log_type = wasmtime.FuncType([wasmtime.ValType.i32()] * 3, [])
         self.linker.define_func("mw", "log", log_type, host_log, access_caller=True)
@@ -64,14 +60,14 @@ class Runtime:
         # (bench/limits_cost.py); without it a guest that never returns blocks its worker.
         self._parallel = parallel_compilation
         self._epoch = epoch_interruption
-        self.plain = Flavour(parallel_compilation, False, self._host_log, epoch_interruption)
+        # store context address -> StoreState (log, call deadline) of the instance in that store
+        self.stores = StoreRegistry()
+        self.plain = Flavour(parallel_compilation, False, self._host_log, self.stores, epoch_interruption)
         self._fueled: Flavour | None = None
         self.engine = self.plain.engine
         self.linker = self.plain.linker
-        # store context address -> GuestLog of the instance living in that store
-        self._logs: dict[int, GuestLog] = {}
-        # NOTE: stores still open at interpreter exit make wasmtime's WASI threads panic
-        # ("panic in a function that cannot unwind"); close every live instance first.
+        # NOTE: close every live instance at exit, while the interpreter is whole (tidy; the
+        # exit aborts came from WASI stdio callbacks, which no longer exist: see wasi.py).
         self._instances: weakref.WeakSet = weakref.WeakSet()
         atexit.register(self.close_instances)
         self._ticker_pid = 0
@@ -87,7 +83,7 @@ class Runtime:
         if not fuel:
             return self.plain
         if self._fueled is None:
-            self._fueled = Flavour(self._parallel, True, self._host_log, self._epoch)
+            self._fueled = Flavour(self._parallel, True, self._host_log, self.stores, self._epoch)
         return self._fueled
 
     # ---- epoch ticker -------------------------------------------------------------------
@@ -129,19 +125,20 @@ class Runtime:
 
     # ---- host functions -----------------------------------------------------------------
 
-    def register_log(self, context, log: GuestLog) -> None:
-        self._logs[_context_key(context)] = log
+    def register_store(self, context, state: StoreState) -> None:
+        self.stores.add(context, state)
 
-    def unregister_log(self, context) -> None:
-        self._logs.pop(_context_key(context), None)
+    def unregister_store(self, context) -> None:
+        self.stores.remove(context)
 
     def _host_log(self, caller: wasmtime.Caller, level: int, ptr: int, length: int) -> None:
         # NOTE: host functions never raise across the wasm boundary: a bad pointer or an
         # unknown store drops the line instead of trapping the guest.
         try:
-            log = self._logs.get(_context_key(caller._context()))
-            if log is None:
+            state = self.stores.get(caller._context())
+            if state is None:
                 return
+            log = state.log
             length &= 0xFFFF_FFFF
             if log.over_budget(length):  # PERF: a flooding guest costs no memory access
                 return

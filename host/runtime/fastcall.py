@@ -21,6 +21,10 @@ from ..errors import AbiError, GuestOutOfFuel, GuestTimeout, GuestTrap
 _U32 = 0xFFFF_FFFF
 _U64 = 0xFFFF_FFFF_FFFF_FFFF
 
+#: the message of the trap our WASI ``poll_oneoff`` raises when a guest would sleep past its
+#: call's deadline (host/runtime/wasi.py); the call path reports it as a GuestTimeout
+DEADLINE_TRAP = "mwhost: the guest asked to wait past its call's deadline"
+
 # NOTE: the hot entry points go through cffi (ABI mode, over the very library wasmtime-py
 # loaded), which costs ~0.55 us per call against ~0.9 us for ctypes; everything else stays
 # on wasmtime-py's ctypes bindings. cffi releases the GIL during each call, as ctypes does,
@@ -82,11 +86,20 @@ def _raise_failure(error, trap: "ctypes._Pointer[ffi.wasm_trap_t]") -> None:
             raise GuestTimeout("the guest ran past its time limit and was interrupted")
         if code == wasmtime.TrapCode.OUT_OF_FUEL:
             raise GuestOutOfFuel("the guest used up its fuel for this call")
+        message = trap_obj.message
+        _raise_if_deadline(message)
         name = code.name.lower() if code is not None else None
-        raise GuestTrap(f"guest trapped: {_trap_summary(trap_obj.message)}", trap_code=name)
+        raise GuestTrap(f"guest trapped: {_trap_summary(message)}", trap_code=name)
     address = int(_cffi.cast("uintptr_t", error))
     error_obj = wasmtime.WasmtimeError._from_ptr(ctypes.cast(address, POINTER(ffi.wasmtime_error_t)))
+    _raise_if_deadline(str(error_obj))
     raise GuestTrap(f"guest call failed: {error_obj}")
+
+
+def _raise_if_deadline(message: str) -> None:
+    """A trap from our own poll_oneoff (a wait past the deadline) is a timeout, not a trap."""
+    if DEADLINE_TRAP in message:
+        raise GuestTimeout("the guest waited in a host call past its time limit and was stopped")
 
 
 def _trap_summary(message: str) -> str:

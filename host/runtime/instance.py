@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from time import monotonic_ns
+
 import wasmtime
 
 from ..abi import ABI_VERSION
@@ -10,6 +12,7 @@ from .fastcall import GuestMemory, MessageCall, RawFunc, set_epoch_deadline, set
 from .guestlog import GuestLog
 from .limits import Limits
 from .module import GuestModule
+from .stores import StoreState
 
 
 class GuestInstance:
@@ -20,8 +23,8 @@ class GuestInstance:
     """
 
     __slots__ = ("module", "limits", "log", "_store", "_context", "_memory", "_alloc",
-                 "_on_request", "_on_response", "_init", "_deadline", "_runtime", "_max_output", "_fuel",
-                 "closed", "__weakref__")
+                 "_on_request", "_on_response", "_init", "_deadline", "_state", "_call_clock",
+                 "_runtime", "_max_output", "_fuel", "closed", "__weakref__")
 
     def __init__(self, module: GuestModule, limits: Limits, label: str) -> None:
         runtime = module.runtime
@@ -33,6 +36,8 @@ class GuestInstance:
         self._deadline = runtime.deadline_ticks(limits.timeout_ms)
         self._max_output = limits.max_output_bytes
         self._fuel = limits.fuel if module.fuel else 0
+        self._state = StoreState(self.log, limits.timeout_ms)
+        self._call_clock = self._state if module.can_wait else None
         self._store = wasmtime.Store(module.flavour.engine)
         self._context = store_context(self._store)
         self.closed = False
@@ -41,7 +46,8 @@ class GuestInstance:
             self._store.set_limits(memory_size=limits.max_memory_bytes)
             if module.needs_wasi:
                 self._store.set_wasi(self._wasi_config())
-            runtime.register_log(self._context, self.log)
+                self._state.clock_base_ns = monotonic_ns()  # the WASI monotonic clock starts now
+            runtime.register_store(self._context, self._state)
             self._store.set_epoch_deadline(self._deadline)
             if module.fuel:
                 set_fuel(self._context, limits.fuel)
@@ -53,13 +59,13 @@ class GuestInstance:
             self.close()
             raise
 
-    def _wasi_config(self) -> wasmtime.WasiConfig:
-        # NOTE: no preopened folders, no env, no args: WASI here means clock, random and stdio.
-        wasi = wasmtime.WasiConfig()
-        log = self.log
-        wasi.stdout_custom = lambda data: log.stream("stdout", data)
-        wasi.stderr_custom = lambda data: log.stream("stderr", data)
-        return wasi
+    @staticmethod
+    def _wasi_config() -> wasmtime.WasiConfig:
+        # NOTE: no preopened folders, no env, no args, empty stdin: WASI here means clock,
+        # random and stdio. stdout and stderr reach the guest log through our own fd_write
+        # (wasi.py), never through WasiConfig's custom streams: those call Python from
+        # wasmtime's tokio threads, which aborted the process at interpreter exit.
+        return wasmtime.WasiConfig()
 
     def _bind(self, instance: wasmtime.Instance) -> None:
         exports = instance.exports(self._store)
@@ -89,6 +95,9 @@ class GuestInstance:
         if self.closed:
             raise GuestError("the instance is closed")
         self.log.begin_call()
+        clock = self._call_clock
+        if clock is not None:  # PERF: only a guest that can wait in poll_oneoff pays a clock read
+            clock.started_ns = monotonic_ns()
         set_epoch_deadline(self._context, self._deadline)
         if self._fuel:
             set_fuel(self._context, self._fuel)
@@ -155,7 +164,7 @@ class GuestInstance:
         if self.closed:
             return
         self.closed = True
-        self._runtime.unregister_log(self._context)
+        self._runtime.unregister_store(self._context)
         self._store.close()
 
     def __enter__(self) -> "GuestInstance":

@@ -70,7 +70,7 @@ def _check_import(imp: wasmtime.ImportType) -> None:
 class GuestModule:
     """One compiled, ABI-checked module version, ready to instantiate many times."""
 
-    __slots__ = ("runtime", "flavour", "module", "sha256", "exports", "needs_wasi", "_pre")
+    __slots__ = ("runtime", "flavour", "module", "sha256", "exports", "needs_wasi", "can_wait", "_pre")
 
     def __init__(self, runtime: Runtime, module: wasmtime.Module, sha256: str, fuel: bool = False) -> None:
         self.runtime = runtime
@@ -79,6 +79,8 @@ class GuestModule:
         self.sha256 = sha256
         self.exports = check_abi(module)
         self.needs_wasi = any(imp.module == WASI_MODULE for imp in module.imports)
+        #: it imports WASI poll_oneoff, so its calls need a start time to bound their waits
+        self.can_wait = any(imp.module == WASI_MODULE and imp.name == "poll_oneoff" for imp in module.imports)
         try:
             # PERF: resolve imports once; each instance is then a cheap instantiate.
             self._pre = self.flavour.linker.instantiate_pre(module)

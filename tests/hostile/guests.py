@@ -1,6 +1,8 @@
 """The hostile-guest catalogue: WAT guests that misbehave on purpose, each only when it sees
 its own marker in the message (so one pipeline can hold them all and a normal request
-passes every one of them), plus the Go guest that panics or runs out of memory."""
+passes every one of them), plus the Go guest that panics, runs out of memory or sleeps.
+The sleep cases wait in WASI poll_oneoff (a host call, where epoch interruption cannot reach)
+for 45 s: relative, until a monotonic time and until a wall-clock time."""
 
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ class Case:
     fails: bool = True
     kind: str = ""                # the failure kind the host reports
     data: bytes = b""             # placed at 128 for outputs
+    imports: str = ""             # more imports (WAT), e.g. the WASI functions a case calls
 
     @property
     def marker(self) -> str:
@@ -63,6 +66,7 @@ class Case:
                      f" (then {self.alloc_result}) (else (i32.const 65536)))")
         return f"""(module
   (import "mw" "log" (func $log (param i32 i32 i32)))
+  {self.imports}
   (memory (export "memory") 2)
   (data (i32.const 16) "{_bytes(CONTINUE)}")
   (data (i32.const 48) "{_bytes(UNCHANGED)}")
@@ -95,6 +99,25 @@ class Case:
   {response})"""
 
 
+WASI_CLOCKS = ('(import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))'
+               ' (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))')
+
+
+def sleep_wat(timeout: str, clock: int = 1, flags: int = 0) -> str:
+    """WAT that calls WASI poll_oneoff with one clock subscription (built at 1024, events at
+    1100) whose timeout is the i64 expression ``timeout``; ``flags`` 1 = absolute time."""
+    return (f"(i64.store (i32.const 1024) (i64.const 7)) (i32.store8 (i32.const 1032) (i32.const 0))"
+            f" (i32.store (i32.const 1040) (i32.const {clock})) (i64.store (i32.const 1048) {timeout})"
+            f" (i64.store (i32.const 1056) (i64.const 0)) (i32.store16 (i32.const 1064) (i32.const {flags}))"
+            f" (drop (call $poll (i32.const 1024) (i32.const 1100) (i32.const 1) (i32.const 1140)))")
+
+
+def clock_now(clock: int) -> str:
+    """An i64 WAT expression: the WASI clock's current time in ns (read into 1200)."""
+    return f"(block (result i64) (drop (call $clock (i32.const {clock}) (i64.const 1) (i32.const 1200))) (i64.load (i32.const 1200)))"
+
+
+FORTY_FIVE_S = 45_000_000_000
 NOT_MSGPACK = b"not msgpack"
 WRONG_TYPES = msgpack.packb({"action": "respond", "status": "200"})
 #: request sizes that make the alloc guests misbehave (a padding header puts a request there)
@@ -116,6 +139,11 @@ CASES = [
     Case("alloc_oob", alloc_window=ALLOC_OOB_WINDOW, alloc_result="(i32.const 131000)", kind="abi"),
     Case("fuel", on_request="(loop $forever (br $forever))", kind="fuel",
          options={"fuel": 2_000_000, "timeout_ms": 5000}),
+    Case("sleep_for", imports=WASI_CLOCKS, kind="timeout", on_request=sleep_wat(f"(i64.const {FORTY_FIVE_S})")),
+    Case("sleep_until_mono", imports=WASI_CLOCKS, kind="timeout",
+         on_request=sleep_wat(f"(i64.add {clock_now(1)} (i64.const {FORTY_FIVE_S}))", clock=1, flags=1)),
+    Case("sleep_until_wall", imports=WASI_CLOCKS, kind="timeout",
+         on_request=sleep_wat(f"(i64.add {clock_now(0)} (i64.const {FORTY_FIVE_S}))", clock=0, flags=1)),
     Case("log_flood", fails=False, kind="", options={"timeout_ms": 1000},
          on_request="(local.set $len (i32.const 0)) (loop $flood (call $log (i32.const 1) (i32.const 256) (i32.const 1000))"
                     " (local.set $len (i32.add (local.get $len) (i32.const 1)))"

@@ -2,7 +2,8 @@
 
 One server per worker class and policy holds every hostile stage at once (each misbehaves
 only on its own marker); every case must be answered by the policy within its deadline
-plus 50 ms, leave the worker pids unchanged, and the next request must succeed.
+plus 50 ms, leave the worker pids unchanged, be logged with its failure kind, and the next
+request must succeed.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tests.server.gunicorn_process import serve
 pytestmark = pytest.mark.slow
 
 SLACK_S = 0.050
-GO_CASES = ["/panic", "/oom"]
+GO_CASES = ["/panic", "/oom", "/sleep"]  # /sleep: time.Sleep(45 s), bounded by WASI poll_oneoff
 
 
 def write_config(folder, policy: str) -> str:
@@ -67,3 +68,8 @@ def test_every_hostile_guest_fails_one_request_and_no_worker(tmp_path, worker_cl
                     break
             assert min(elapsed) < timeout_ms / 1000 + SLACK_S, f"{name}: {[round(e * 1000) for e in elapsed]} ms"
         assert served.worker_pids() == pids
+        output = served.output()
+        for case in CASES:
+            if case.fails:
+                assert f"stage {case.name} failed in the" in output and f"({case.kind}, {policy}, " in output, case.name
+        assert f"stage go failed in the request phase (timeout, {policy}, " in output

@@ -83,6 +83,41 @@ def test_go_runtime_fatal_errors_fail_one_request_by_policy(tmp_path, path, poli
     assert app.simulate_get("/").status_code == 200
 
 
+@pytest.mark.parametrize("policy", POLICIES)
+def test_a_go_guest_sleeping_past_its_deadline_fails_one_request_by_policy(tmp_path, policy, caplog):
+    """time.Sleep(45 s) in a Go guest under timeout_ms = 100 is a timeout answered by the
+    policy within the deadline (WASI poll_oneoff is bounded), and the next request is fine."""
+    assert MISBEHAVE.exists(), "run scripts/setup.sh"
+    options = {"on_error": policy}
+    app = client(tmp_path, "go", MISBEHAVE, options)
+    assert app.simulate_get("/").status_code == 200
+    elapsed = []
+    with caplog.at_level(logging.INFO):
+        for _ in range(3):  # NOTE: up to three tries against machine stalls, as above
+            started = time.monotonic()
+            result = app.simulate_get("/sleep")
+            elapsed.append(time.monotonic() - started)
+            check_answer(result, "go", policy, fails=True)
+            if elapsed[-1] < deadline_s(options):
+                break
+    assert min(elapsed) < deadline_s(options), f"answered after {[round(e * 1000) for e in elapsed]} ms"
+    assert f"stage go failed in the request phase (timeout, {policy}, version" in caplog.text
+    assert app.simulate_get("/").json["ctx"] == {"go": "ok"}
+
+
+def test_a_go_guest_sleeping_within_its_deadline_and_reading_stdin_carries_on(tmp_path):
+    """time.Sleep(5 ms) under timeout_ms = 100 sleeps and answers; reading stdin ends at once."""
+    app = client(tmp_path, "go", MISBEHAVE, {"on_error": "fail_closed"})
+    started = time.monotonic()
+    napped = app.simulate_get("/nap")
+    assert napped.status_code == 200, napped.text
+    assert napped.json["ctx"] == {"slept": "5ms"}
+    assert time.monotonic() - started >= 0.005
+    read = app.simulate_get("/stdin")
+    assert read.status_code == 200, read.text
+    assert read.json["ctx"] == {"stdin": "0"}
+
+
 def test_a_trap_in_mw_init_refuses_the_stage_at_load(tmp_path):
     with pytest.raises(StageLoadError, match="'init_trap'.*mw_init failed"):
         client(tmp_path, "init_trap", guest(init="(unreachable)"), {})
