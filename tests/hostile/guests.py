@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import msgpack
 
 from host.testing import wat_guest
+from tests.wat import CONTAINS_FUNC
 
 CONTINUE = msgpack.packb({"action": "continue"})
 UNCHANGED = msgpack.packb({})
@@ -72,24 +73,7 @@ class Case:
   (data (i32.const 48) "{_bytes(UNCHANGED)}")
   (data (i32.const 64) "{_bytes(marker)}")
   (data (i32.const 128) "{_bytes(self.data)}")
-  (func $contains (param $hay i32) (param $hay_len i32) (param $needle i32) (param $needle_len i32) (result i32)
-    (local $i i32) (local $j i32)
-    (if (i32.lt_u (local.get $hay_len) (local.get $needle_len)) (then (return (i32.const 0))))
-    (block $done
-      (loop $outer
-        (br_if $done (i32.gt_u (local.get $i) (i32.sub (local.get $hay_len) (local.get $needle_len))))
-        (local.set $j (i32.const 0))
-        (block $mismatch
-          (loop $inner
-            (br_if $mismatch (i32.ne
-              (i32.load8_u (i32.add (local.get $hay) (i32.add (local.get $i) (local.get $j))))
-              (i32.load8_u (i32.add (local.get $needle) (local.get $j)))))
-            (local.set $j (i32.add (local.get $j) (i32.const 1)))
-            (if (i32.eq (local.get $j) (local.get $needle_len)) (then (return (i32.const 1))))
-            (br $inner)))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $outer)))
-    (i32.const 0))
+  {CONTAINS_FUNC}
   (func $down (param i32) (result i32) (call $down (i32.add (local.get 0) (i32.const 1))))
   (func (export "mw_abi_version") (result i32) (i32.const 1))
   (func (export "mw_alloc") (param $size i32) (result i32) {alloc})
