@@ -13,6 +13,7 @@ from gunicorn.app.base import BaseApplication
 
 from .errors import HostError
 from .metrics import METRICS, MULTIPROC_ENV, mark_process_dead
+from .pipeline.shadow import RUNNER as SHADOWS
 from .runtime import Runtime
 from .settings import WORKER_TIMEOUT_S, Settings
 from .watch import LivePipeline
@@ -73,6 +74,7 @@ class HostApplication(BaseApplication):
         self.cfg.set("on_exit", _on_exit)
         self.cfg.set("post_worker_init", _post_worker_init)
         self.cfg.set("worker_exit", _worker_exit)
+        self.cfg.set("post_request", _post_request)
         self.cfg.set("child_exit", _child_exit)
 
     def load(self):
@@ -126,6 +128,13 @@ def _post_worker_init(worker) -> None:
     live.start_watching()
     METRICS.serving(live.generation)
     METRICS.start_flushing()
+    SHADOWS.after_send = True  # _post_request hands shadow jobs over once a response is sent
+
+
+def _post_request(worker, req, environ, resp) -> None:
+    # NOTE: gunicorn calls this after the response was written and closed: shadow calls
+    # (host/pipeline/shadow.py) start only then, so they never delay a client's bytes
+    SHADOWS.release(environ)
 
 
 def _child_exit(server, worker) -> None:

@@ -8,6 +8,7 @@ from ..registry.rollout import Rollout
 from ..settings import StageSettings
 from .pipeline import Pipeline
 from .rollout_stage import CanaryStage, count_key
+from .shadow import ShadowStage
 from .stage import Stage, stage_key
 
 
@@ -20,7 +21,8 @@ def build_pipeline(stages: tuple[StageSettings, ...], cache: CompileCache,
 def build_from_manifest(manifest: Manifest, store: ModuleStore, cache: CompileCache,
                         previous: Pipeline | None = None, *, force_header: bool = True) -> Pipeline:
     """The pipeline a manifest describes, a stage under an active canary rollout as its
-    baseline and candidate side by side. Stages identical to one in ``previous`` (same module
+    baseline and candidate side by side (a ``CanaryStage``), one under a running shadow as a
+    ``ShadowStage`` (the baseline serves, the candidate sees copies). Stages identical to one in ``previous`` (same module
     version and settings) are reused as they are, warm instances included."""
     wanted = [(entry, entry.sha256, manifest.active_rollout(entry.name)) for entry in manifest.stages]
     return _Builder(cache, store, previous, force_header).build(wanted, manifest.generation)
@@ -34,7 +36,8 @@ class _Builder:
         self.force_header = force_header
         self.reusable: dict[tuple, Stage] = {}
         for stage in previous.stages if previous else ():
-            for part in (stage.baseline, stage.candidate) if isinstance(stage, CanaryStage) else (stage,):
+            pair = isinstance(stage, (CanaryStage, ShadowStage))
+            for part in (stage.baseline, stage.candidate) if pair else (stage,):
                 self.reusable[part.key] = part
         self.loaded: list[Stage] = []
 
@@ -49,12 +52,16 @@ class _Builder:
 
     def _stage(self, settings: StageSettings, sha256: str | None, rollout: Rollout | None):
         baseline = self._load(settings, sha256)
-        if rollout is None or rollout.kind != "canary":
-            return baseline
+        if rollout is None or (rollout.kind == "shadow" and rollout.state == "paused"):
+            return baseline  # NOTE: a paused shadow makes no candidate calls
         candidate = self._load(StageEntry.from_json(dict(rollout.candidate)), rollout.candidate_sha256)
+        step_key = count_key(rollout.id, rollout.step, rollout.step_started_at)
+        if rollout.kind == "shadow":
+            return ShadowStage(baseline, candidate, percent=rollout.candidate_percent, salt=rollout.id,
+                               key=rollout.key, step_key=step_key)
         return CanaryStage(baseline, candidate, percent=rollout.candidate_percent, salt=rollout.id,
                            key=rollout.key, force=self.force_header,
-                           step_key=count_key(rollout.id, rollout.step, rollout.step_started_at))
+                           step_key=step_key)
 
     def _load(self, settings: StageSettings, sha256: str | None) -> Stage:
         same = self.reusable.get(stage_key(settings, sha256)) if sha256 else None

@@ -13,7 +13,7 @@ class RequestState:
     """One request as the stages see it, plus what the pipeline owes the response phase."""
 
     __slots__ = ("method", "path", "query", "headers", "remote_addr", "scheme", "ctx",
-                 "ran", "response_calls", "edited_names", "edited_target", "variants")
+                 "ran", "response_calls", "edited_names", "edited_target", "variants", "shadows")
 
     def __init__(self, method: str, path: str, query: str, headers: HeaderList,
                  remote_addr: str, scheme: str) -> None:
@@ -33,6 +33,8 @@ class RequestState:
         self.edited_target = False
         # stage name -> (CanaryStage, variant) for stages under a rollout; None without any
         self.variants: dict | None = None
+        # shadow jobs (host/pipeline/shadow.py) for the web layer to hand over; None without any
+        self.shadows: list | None = None
 
     def request_id(self) -> str | None:
         """The request's id for logs: a stage's ``request_id`` ctx, else ``x-request-id``."""

@@ -10,6 +10,7 @@ from falcon.util.uri import parse_query_string
 from ..logs import REQUEST, json_enabled
 from ..pipeline import PipelineHolder, RequestState, ResponseState, response_phase
 from ..pipeline.messages import problem
+from ..pipeline.shadow import RUNNER as SHADOWS
 from .wsgi_headers import environ_headers, write_environ_headers
 
 logger = logging.getLogger("mwhost.web")
@@ -111,6 +112,15 @@ class WasmMiddleware:
             status = resp.status_code
             for canary, variant in state.variants.values():
                 canary.responded(variant, status)
+        if state.shadows is not None:
+            # NOTE: shadow calls run after the response is sent (mwhost serve's post_request
+            # hook releases them; other servers get them queued now), off the request thread
+            SHADOWS.hand_off(req.env, state.shadows, self._record_values())
+
+    def _record_values(self) -> bool:
+        """``[rollout] record_values``: whether shadow differences keep header values."""
+        settings = getattr(self.live, "rollout_settings", None)
+        return bool(getattr(settings, "record_values", False))
 
     def _response_phase(self, req: falcon.Request, resp: falcon.Response, state: RequestState) -> None:
         if not state.response_calls:
