@@ -216,25 +216,28 @@ class Decider:
         finally:
             self.release()
 
-    def decide_once(self) -> dict[str, Verdict]:
-        """Judge every running canary once; apply and return the verdicts that change something."""
+    def decide_once(self) -> dict[str, str]:
+        """Judge every running canary once; apply the verdicts and return, per stage, the
+        outcome written (advanced, promoted, aborted, waiting)."""
         manifest = self.manifests.read_good()
         if manifest is None:
             return {}
         remove_stale(self.data_dir, manifest)
-        verdicts = {}
+        outcomes = {}
         for name, rollout in manifest.rollouts.items():
             if rollout.kind != "canary" or rollout.state not in JUDGED_STATES:
                 continue
             counts = merged(self.data_dir, step_key(rollout))
             verdict = judge(rollout, counts, self.clock())
-            if verdict.outcome and self.apply(name, rollout, verdict, counts):
-                verdicts[name] = verdict
-        return verdicts
+            outcome = self.apply(name, rollout, verdict, counts) if verdict.outcome else ""
+            if outcome:
+                outcomes[name] = outcome
+        return outcomes
 
-    def apply(self, name: str, rollout: Rollout, verdict: Verdict, counts: Mapping[str, Any]) -> bool:
-        """Write ``verdict`` as the next manifest generation, unless the rollout moved meanwhile
-        (an operator paused, aborted or promoted it): then nothing is written."""
+    def apply(self, name: str, rollout: Rollout, verdict: Verdict, counts: Mapping[str, Any]) -> str:
+        """Write ``verdict`` as the next manifest generation and return its outcome, unless
+        the rollout moved meanwhile (an operator paused, aborted or promoted it): then
+        nothing is written ("")."""
         result = StepResult(step=rollout.step, percent=rollout.steps[rollout.step], outcome=verdict.outcome,
                             reason=verdict.reason, counts=result_counts(counts), at=self.clock())
 
@@ -252,14 +255,14 @@ class Decider:
             written = self.manifests.update(change, source="rollout")
         except RolloutError as err:
             logger.info("no verdict written: %s", err)
-            return False
+            return ""
         except HostError as err:
             logger.error("cannot write the verdict on stage %s (%s): %s", name, verdict.reason, err)
-            return False
-        outcome = written.rollouts[name].state if verdict.outcome == "advanced" and \
-            written.rollouts[name].state == "promoted" else verdict.outcome
+            return ""
+        promoted = verdict.outcome == "advanced" and written.rollouts[name].state == "promoted"
+        outcome = "promoted" if promoted else verdict.outcome
         METRICS.rollout_transition(name, outcome)
         self.audit.record(WHO, f"rollout {outcome}", name, "ok", 200, sha256=rollout.candidate_sha256,
                           generation=written.generation, step=rollout.step, detail=verdict.reason)
         logger.info("rollout of stage %s %s (generation %d): %s", name, outcome, written.generation, verdict.reason)
-        return True
+        return outcome
