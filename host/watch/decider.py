@@ -238,7 +238,9 @@ class Decider:
         """Write ``verdict`` as the next manifest generation and return its outcome, unless
         the rollout moved meanwhile (an operator paused, aborted or promoted it): then
         nothing is written ("")."""
-        result = StepResult(step=rollout.step, percent=rollout.steps[rollout.step], outcome=verdict.outcome,
+        last = rollout.step + 1 == len(rollout.steps)
+        outcome = "promoted" if verdict.outcome == "advanced" and last else verdict.outcome
+        result = StepResult(step=rollout.step, percent=rollout.steps[rollout.step], outcome=outcome,
                             reason=verdict.reason, counts=result_counts(counts), at=self.clock())
 
         def change(manifest: Manifest) -> Manifest:
@@ -259,8 +261,6 @@ class Decider:
         except HostError as err:
             logger.error("cannot write the verdict on stage %s (%s): %s", name, verdict.reason, err)
             return ""
-        promoted = verdict.outcome == "advanced" and written.rollouts[name].state == "promoted"
-        outcome = "promoted" if promoted else verdict.outcome
         METRICS.rollout_transition(name, outcome)
         self.audit.record(WHO, f"rollout {outcome}", name, "ok", 200, sha256=rollout.candidate_sha256,
                           generation=written.generation, step=rollout.step, detail=verdict.reason)
