@@ -72,10 +72,29 @@ def _plain(value: Any) -> Any:
 
 def forget_ended(manifest: Manifest | None) -> None:
     """Drop this process's tallies (and shadow results) of steps no rollout is on any more."""
-    keep = active_keys(manifest)
+    if manifest is None:
+        return
+    held = [*TALLIES.snapshot(), *list(TALLIES.shadow)]
+    keep = {key for key in held if not is_stale(key, manifest)}
     TALLIES.forget(keep)
     for key in [key for key in list(TALLIES.shadow) if key not in keep]:
         TALLIES.shadow.pop(key, None)
+
+
+def is_stale(key: str, manifest: Manifest) -> bool:
+    """Whether count ``key`` belongs to a step that is over in ``manifest``: its rollout ended,
+    or a later step (or a resume) began. NOTE: ``manifest`` may be older than the pipeline
+    this worker already serves (read just before a swap): a key of a step or rollout that
+    began after it was written is kept, never dropped while it is being counted."""
+    rollout_id, _, rest = key.partition("/")
+    try:
+        started = float(rest.rpartition("/")[2])
+    except ValueError:
+        return True
+    for rollout in manifest.rollouts.values():
+        if rollout.id == rollout_id:
+            return not rollout.active or started < round(rollout.step_started_at, 3)
+    return started < manifest.written_at
 
 
 def publish_percents(manifest: Manifest | None) -> None:

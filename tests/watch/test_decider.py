@@ -358,3 +358,21 @@ def test_write_counts_files_a_process_under_its_pid(host):
     assert path.name == f"{os.getpid()}.json"
     assert json.loads(path.read_text())["tallies"][key]["baseline"]["errors"] >= 1
     TALLIES.forget(set())
+
+
+def test_a_worker_never_forgets_a_step_begun_after_the_manifest_it_read(host):
+    """Counts of a step or rollout newer than the manifest a flusher read (a swap raced it)
+    are kept; older steps and other ended rollouts' are dropped."""
+    manifest = host.manifests.read()
+    current = step_key(host.rollout)
+    newer_step = count_key(host.rollout.id, 1, host.rollout.step_started_at + 5)
+    older_step = count_key(host.rollout.id, 0, host.rollout.step_started_at - 5)
+    newer_rollout = count_key("feed0000feed0000", 0, manifest.written_at + 5)
+    gone_rollout = count_key("dead0000dead0000", 0, manifest.written_at - 5)
+    for key in (current, newer_step, older_step, newer_rollout, gone_rollout):
+        TALLIES.for_step(key)
+    counts_module.forget_ended(manifest)
+    held = set(TALLIES.snapshot())
+    assert {current, newer_step, newer_rollout} <= held
+    assert not held & {older_step, gone_rollout}
+    TALLIES.forget(set())
