@@ -168,6 +168,7 @@ class Decider:
         self.clock = clock
         self.lock_path = data_dir / "rollouts" / "decider.lock"
         self._lock_file = None
+        self._warned = False
 
     def start(self) -> threading.Thread:
         thread = threading.Thread(target=self._run, name="mwhost-rollout-decider", daemon=True)
@@ -184,9 +185,14 @@ class Decider:
             return True
         try:
             self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-            lock = open(self.lock_path, "a+b")
+            self.lock_path.touch(exist_ok=True)
+            # NOTE: read-only: a file held open for writing keeps the data dir's filesystem
+            # from being remounted read-only (docs/operations.md); flock needs no write access
+            lock = open(self.lock_path, "rb")
         except OSError as err:
-            logger.warning("cannot open the decider lock %s: %s", self.lock_path, err)
+            if not self._warned:  # once, not every LOCK_RETRY_S (e.g. a read-only data dir)
+                logger.warning("cannot open the decider lock %s: %s", self.lock_path, err)
+                self._warned = True
             return False
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
