@@ -66,6 +66,11 @@ def drive(served, rollouts: Rollouts, until, limit: int, path=lambda n: "/") -> 
     return sent
 
 
+def served_everywhere(served, generation: int):
+    """Wait until every worker serves ``generation`` (its swap log line)."""
+    return wait_for(lambda: len(swap_times(served.output(), generation)) == WORKERS, timeout=5)
+
+
 @pytest.fixture
 def canary_host(tmp_path):
     """mwhost serve (3 workers) with stage ``tag`` (ctx variant=baseline), and its Rollouts."""
@@ -81,7 +86,7 @@ def test_a_good_candidate_is_promoted_automatically_with_sticky_buckets(canary_h
     served, rollouts = canary_host
     rollout = rollouts.start("tag", tagger("variant", "candidate"), steps=(50, 100), step_s=1.0,
                              key="header:x-user", gates=Gates(min_requests=20))
-    assert wait_for(lambda: send(served)[1] == "candidate" or None, timeout=5), served.output()
+    assert served_everywhere(served, rollouts.manifests.read().generation), served.output()[-3000:]
     for user in ("sticky-1", "sticky-2", "sticky-3", "sticky-4"):
         expected = "candidate" if bucket(rollout.id, user) < 5000 else "baseline"
         seen = {send(served, user=user)[1] for _ in range(6)}
@@ -110,8 +115,7 @@ def test_a_candidate_failing_on_part_of_the_traffic_is_aborted_fast_and_leaves_e
     served, rollouts = canary_host
     rollout = rollouts.start("tag", explodes(), steps=(25, 100), step_s=60.0, key="header:x-user",
                              gates=Gates(min_requests=20))
-    assert wait_for(lambda: len(swap_times(served.output(), rollouts.manifests.read().generation)) == WORKERS,
-                    timeout=5)
+    assert served_everywhere(served, rollouts.manifests.read().generation), served.output()[-3000:]
     sent = drive(served, rollouts, lambda r: r.state == "aborted", limit=2000,
                  path=lambda n: "/boom/x" if n % 2 else "/")
     ended = rollouts.get("tag")
