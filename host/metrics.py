@@ -105,6 +105,10 @@ class _Published:
         self.swaps = Counter("mwhost_swaps_total", "Pipeline swaps by result.", ["result"])
         self.admin = Counter("mwhost_admin_operations_total", "Admin API operations by result.",
                              ["operation", "result"])
+        self.rollout_percent = Gauge("mwhost_rollout_percent", "Candidate share of a stage's requests "
+                                     "under a rollout (0 when none).", ["stage"], multiprocess_mode="livemax")
+        self.rollout_transitions = Counter("mwhost_rollout_transitions_total", "Rollout transitions by "
+                                           "outcome.", ["stage", "outcome"])
 
 
 class Metrics:
@@ -122,6 +126,7 @@ class Metrics:
         self._flusher_pid = 0
         self._pending: list[tuple[str, tuple, float]] = []  # (metric, labels, amount)
         self._generation: int | None = None
+        self._percents: dict[str, int] = {}  # stage -> candidate percent, set on the next flush
 
     def meter(self, stage: str, version: str, phase: str) -> PhaseMeter:
         meter = PhaseMeter(stage, version, phase)
@@ -156,6 +161,16 @@ class Metrics:
         with self._lock:
             self._pending.append(("admin", (operation, result), 1))
 
+    def rollout_percent(self, stage: str, percent: int) -> None:
+        """The candidate's share of ``stage``'s requests now (0 without a rollout)."""
+        with self._lock:
+            self._percents[stage] = percent
+
+    def rollout_transition(self, stage: str, outcome: str) -> None:
+        """A rollout changed state: advanced, promoted, aborted, paused, resumed or waiting."""
+        with self._lock:
+            self._pending.append(("rollout_transitions", (stage, outcome), 1))
+
     # ---- publication --------------------------------------------------------------------
 
     def published(self) -> _Published:
@@ -175,6 +190,7 @@ class Metrics:
                                for labels, refs in self._instances.items()}
             pending, self._pending = self._pending, []
             generation = self._generation
+            percents, self._percents = self._percents, {}
         for (stage, version, phase), (ok, failed, buckets, total, kinds) in counts:
             if ok:
                 published.calls.labels(stage, version, phase, "ok").inc(ok)
@@ -193,6 +209,8 @@ class Metrics:
             getattr(published, metric).labels(*labels).inc(amount)
         if generation is not None:
             published.generation.set(generation)
+        for stage, percent in percents.items():
+            published.rollout_percent.labels(stage).set(percent)
 
     def start_flushing(self) -> None:
         """Flush every FLUSH_INTERVAL_S from a daemon thread (again after fork)."""

@@ -74,3 +74,11 @@ def test_soak_and_propagation_benchmarks_run_in_smoke_mode():
                                 capture_output=True, text=True, timeout=300, cwd=ROOT)
         assert result.returncode == 0, result.stderr
         assert expected in result.stdout
+
+
+def test_rollout_cost_benchmark_runs_in_smoke_mode():
+    """``bench/rollout_cost.py --smoke`` runs every scenario and reports the routing cost."""
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "rollout_cost.py"), "--smoke"],
+                            capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "routing added per request per stage under rollout" in result.stdout

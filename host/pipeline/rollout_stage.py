@@ -20,6 +20,8 @@ from .messages import RequestState, ResponseState
 from .stage import STAGE_FAILURES, Stage
 
 VARIANTS = ("baseline", "candidate")
+#: key values whose variant a CanaryStage remembers (cleared when full: clients choose keys)
+KEY_CACHE_SIZE = 10_000
 #: stage-call time buckets for p99, in seconds: 1 us .. ~10 s, 20% apart
 LATENCY_BUCKETS = tuple(1e-6 * 1.2 ** i for i in range(90))
 
@@ -81,8 +83,8 @@ class CanaryStage:
     """Routes each request to the baseline or the candidate stage; looks like a Stage to the
     pipeline (``call_request``, ``call_response``, ``failed``, ``close``)."""
 
-    __slots__ = ("name", "baseline", "candidate", "threshold", "salt", "read_key", "force", "tallies",
-                 "has_on_response", "version", "key", "fail_open", "__weakref__")
+    __slots__ = ("name", "baseline", "candidate", "threshold", "salt", "read_key", "key_header", "force",
+                 "tallies", "has_on_response", "version", "key", "fail_open", "_on_candidate", "__weakref__")
 
     def __init__(self, baseline: Stage, candidate: Stage, *, percent: int, salt: str, key: str,
                  step_key: str, force: bool = True) -> None:
@@ -92,7 +94,10 @@ class CanaryStage:
         self.threshold = percent * 100   # buckets below this go to the candidate
         self.salt = salt
         self.read_key = key_reader(key)
+        # a header key is read in the same pass over the headers as the force header
+        self.key_header = key[len("header:"):].lower() if key.startswith("header:") else None
         self.force = force
+        self._on_candidate: dict[str, bool] = {}  # key value -> its bucket is below threshold
         self.tallies = TALLIES.for_step(step_key)
         self.has_on_response = baseline.has_on_response or candidate.has_on_response
         self.version = baseline.version
@@ -101,31 +106,56 @@ class CanaryStage:
 
     def variant(self, state: RequestState) -> str:
         """``baseline`` or ``candidate`` for this request (the force header first)."""
-        if self.force:
-            forced = _forced(state)
+        if self.key_header is not None:
+            # PERF: one pass over the headers for the force header and the key (the common
+            # case, measured in bench/rollout_cost.py); the first of repeated names counts.
+            forced = value = None
+            wanted, force = self.key_header, self.force
+            for name, header_value in state.headers:
+                if name == wanted:
+                    if value is None:
+                        value = header_value
+                elif force and name == FORCE_HEADER and forced is None:
+                    forced = header_value
             if forced is not None:
-                return forced
-        value = self.read_key(state)
+                forced = forced.strip().lower()
+                if forced in VARIANTS:
+                    return forced
+        else:
+            if self.force:
+                forced = _forced(state)
+                if forced is not None:
+                    return forced
+            value = self.read_key(state)
         if value is None:
             value = state.remote_addr  # NOTE: requests without the key are bucketed by address
-        return "candidate" if bucket(self.salt, value) < self.threshold else "baseline"
+        # PERF: a key's bucket never changes within a rollout step: remember it (bounded)
+        chosen = self._on_candidate.get(value)
+        if chosen is None:
+            chosen = bucket(self.salt, value) < self.threshold
+            if len(self._on_candidate) >= KEY_CACHE_SIZE:
+                self._on_candidate.clear()
+            self._on_candidate[value] = chosen
+        return "candidate" if chosen else "baseline"
 
-    def call_request(self, state: RequestState) -> Action:
+    def call_request(self, state: RequestState, _clock=time.perf_counter, _index=bisect.bisect_left) -> Action:
+        # PERF: the clock and bisect bound as defaults (local lookups, bench/rollout_cost.py)
         variant = self.variant(state)
-        if state.variants is None:
-            state.variants = {}
-        state.variants[self.name] = (self, variant)
+        variants = state.variants
+        if variants is None:
+            variants = state.variants = {}
+        variants[self.name] = (self, variant)
         stage = self.candidate if variant == "candidate" else self.baseline
         tally = self.tallies[variant]
         tally.requests += 1
-        started = time.perf_counter()
+        started = _clock()
         try:
             return stage.call_request(state)
         except STAGE_FAILURES:
             tally.failures += 1
             raise
         finally:
-            tally.latency[bisect.bisect_left(LATENCY_BUCKETS, time.perf_counter() - started)] += 1
+            tally.latency[_index(LATENCY_BUCKETS, _clock() - started)] += 1
 
     def call_response(self, state: RequestState, response: ResponseState) -> ResponseAction:
         stage = self._chosen(state)

@@ -25,6 +25,8 @@ from ..registry import (
 )
 from ..runtime import Runtime
 from ..settings import Settings
+from .counts import CountsFlusher
+from .decider import Decider
 from .observer import watch_folder
 
 logger = logging.getLogger("mwhost.watch")
@@ -183,7 +185,8 @@ class LivePipeline:
 
     def start_watching(self) -> None:
         """Watch the manifest from this process (again after fork): inotify through
-        watchdog, polling where that is not available, and a slow safety poll."""
+        watchdog, polling where that is not available, and a slow safety poll; write this
+        process's rollout counts and bid for the host's rollout decider (docs/rollouts.md)."""
         if self._watching_pid == os.getpid():
             return
         self._watching_pid = os.getpid()
@@ -199,6 +202,9 @@ class LivePipeline:
         thread = threading.Thread(target=self._watch, args=(wake, self._stop),
                                   name="mwhost-manifest", daemon=True)
         thread.start()
+        # rollouts: this worker's counts for the decider, and its bid to be the decider
+        CountsFlusher(self.data_dir, self.manifests, self._stop).start()
+        Decider(self.data_dir, self.manifests, self._stop).start()
 
     def _watch(self, wake: threading.Event, stop: threading.Event) -> None:
         seen = None
