@@ -199,15 +199,15 @@ def p99_ms(histogram: list[int]) -> float | None:
 
 
 def merged_shadow(data_dir: pathlib.Path, key: str) -> dict[str, Any]:
-    """Every worker's shadow results of ``key``: same / different / failed counts summed and
-    the last SHADOW_DIFFERENCES differences, newest first (by their ``at``)."""
-    result: dict[str, Any] = {"same": 0, "different": 0, "failed": 0}
+    """Every worker's shadow results of ``key``: same / different / failed / dropped counts
+    summed and the last SHADOW_DIFFERENCES differences, newest first (by their ``at``)."""
+    result: dict[str, Any] = {"same": 0, "different": 0, "failed": 0, "dropped": 0}
     differences: list[dict[str, Any]] = []
     for _, body in _count_files(data_dir):
         shadow = (body.get("shadow") or {}).get(key)
         if not isinstance(shadow, dict):
             continue
-        for field in ("same", "different", "failed"):
+        for field in ("same", "different", "failed", "dropped"):
             result[field] += int(shadow.get(field, 0) or 0)
         differences += [d for d in shadow.get("differences", ()) if isinstance(d, dict)]
     differences.sort(key=lambda difference: float(difference.get("at", 0) or 0), reverse=True)
