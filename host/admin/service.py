@@ -108,10 +108,11 @@ class AdminService:
         rollout_options = parse_rollout(kind, rollout_params)
         baseline = check_can_start(self.manifest(), name)
         options = parse_upload(upload_params, baseline)
-        entry, checked, signed_by = self._admitted(name, wasm, options, upload_params, signature)
-        if entry.sha256 == baseline.sha256 and entry.policy() == baseline.policy():
+        if hashlib.sha256(wasm).hexdigest() == baseline.sha256 and \
+                options.stage_settings(name).policy() == baseline.policy():
             raise AdminConflict(f"the candidate is stage {name!r}'s active version with the same settings: "
                                 "there is nothing to roll out", stage=name)
+        entry, checked, signed_by = self._admitted(name, wasm, options, upload_params, signature)
         rollout = Rollout.start(rollout_options.kind, entry.to_json(), baseline.sha256, **rollout_options.options)
         manifest, _ = self._write(lambda m: rollout_started(m, name, rollout))
         self.live.reload()
