@@ -14,8 +14,10 @@ import pytest
 from host import create_app, testing
 from host.errors import ConfigError
 from host.pipeline.bucket import bucket
-from host.registry import ManifestStore
+from host.registry import CompileCache, ManifestStore, ModuleStore
+from host.runtime import default_runtime
 from host.settings import AdminSettings, RolloutSettings, settings_from_dict
+from host.watch.drop import DropFolder
 from tests.admin.support import WASM, admin_client, bearer, tagger
 from tests.server.gunicorn_process import ADMIN_SECRET
 from tests.wat import guest
@@ -312,3 +314,18 @@ def test_a_rollback_ends_the_rollout_in_the_same_manifest_write(client, tmp_path
 def test_an_upload_without_a_rollout_says_it_ended_none(client):
     """ended_rollout is null when the stage had no active rollout."""
     assert put(client, "tag", V3).json["ended_rollout"] is None
+
+
+def test_a_drop_folder_version_ends_the_rollout_in_the_same_manifest_write(canary, tmp_path):
+    """A new version of the stage arriving through the drop folder is an upload too: one
+    generation with the new version active and the rollout aborted, naming the file."""
+    data = tmp_path / "data"
+    (tmp_path / "drop").mkdir()
+    (tmp_path / "drop" / "tag.wasm").write_bytes(V3)
+    drop = DropFolder(tmp_path / "drop", ModuleStore(data / "modules"), CompileCache(default_runtime(), data / "cache"),
+                      ManifestStore(data))
+    before = _generation(canary)
+    assert drop.apply("tag")
+    manifest = ManifestStore(data).read()
+    assert manifest.generation == before + 1 and manifest.active_rollout("tag") is None
+    assert manifest.rollouts["tag"].reason.startswith("ended by the drop folder's tag.wasm")
