@@ -104,8 +104,7 @@ class AdminService:
         start a canary or shadow rollout of it beside the active version (docs/rollouts.md)."""
         check_name(name)
         kind, rollout_params, upload_params = split_rollout(params)
-        assert kind is not None, "start_rollout needs the rollout parameter"
-        rollout_options = parse_rollout(kind, rollout_params)
+        rollout_options = parse_rollout(kind or "", rollout_params)
         baseline = check_can_start(self.manifest(), name)
         options = parse_upload(upload_params, baseline)
         if hashlib.sha256(wasm).hexdigest() == baseline.sha256 and \

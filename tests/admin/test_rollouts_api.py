@@ -158,6 +158,7 @@ BAD_STARTS = [
     ("steps-on-a-shadow", "tag", {"rollout": "shadow", "steps": "1,100"}, 400, "steps", "not for rollout=shadow"),
     ("shadow-percent-zero", "tag", {"rollout": "shadow", "steps": None, "percent": "0"}, 400, "percent", "1..100"),
     ("unknown-kind", "tag", {"rollout": "blue-green"}, 400, "rollout", "rollout must be one of canary, shadow"),
+    ("kind-empty", "tag", {"rollout": ""}, 400, "rollout", "rollout must be one of canary, shadow, got ''"),
     ("kind-twice", "tag", {"rollout": ["canary", "shadow"]}, 400, "rollout", "given 2 times"),
     ("position-with-a-rollout", "tag", {"position": "0"}, 400, "position", "does not apply to a rollout"),
     ("unknown-parameter", "tag", {"speed": "fast"}, 400, "speed", "unknown parameter 'speed'"),
