@@ -111,14 +111,8 @@ def _add_client_commands(commands) -> None:
                             _upload)
     upload.add_argument("module", metavar="MODULE", help="a .wasm file")
     upload.add_argument("--name", help="stage name (default: the file name without .wasm)")
-    upload.add_argument("--signature", metavar="FILE", help="detached signature (default MODULE.sig when it exists)")
-    upload.add_argument("--config", metavar="JSON", help="the stage config as a JSON object, or @FILE")
     upload.add_argument("--position", type=int, metavar="N", help="0-based place in the pipeline")
-    for key in SETTING_KEYS:
-        upload.add_argument(f"--{key.replace('_', '-')}", dest=key, metavar=key.upper().split("_")[-1]
-                            if key != "on_error" else "POLICY", help=STAGE_KEYS[key].doc)
-    upload.add_argument("--sample", metavar="FILE", action="append", default=[],
-                        help="JSON file with one sample request (or a list) to probe the module with; repeatable")
+    _add_module_flags(upload)
     listing = _client_parser(commands, "list", "show the pipeline, or one stage's kept versions", _list)
     listing.add_argument("name", nargs="?", metavar="NAME", help="a stage: list its versions")
     rollback = _client_parser(commands, "rollback", "make a stage's previous (or a given) version active again",
@@ -131,6 +125,38 @@ def _add_client_commands(commands) -> None:
     reorder.add_argument("names", nargs="+", metavar="NAME", help="every stage, once, in the new order")
 
 
+def _add_module_flags(parser: argparse.ArgumentParser) -> None:
+    """What an upload and a rollout's candidate share: signature, config, stage settings, samples."""
+    parser.add_argument("--signature", metavar="FILE", help="detached signature (default MODULE.sig when it exists)")
+    parser.add_argument("--config", metavar="JSON", help="the stage config as a JSON object, or @FILE")
+    for key in SETTING_KEYS:
+        parser.add_argument(f"--{key.replace('_', '-')}", dest=key, metavar=key.upper().split("_")[-1]
+                            if key != "on_error" else "POLICY", help=STAGE_KEYS[key].doc)
+    parser.add_argument("--sample", metavar="FILE", action="append", default=[],
+                        help="JSON file with one sample request (or a list) to probe the module with; repeatable")
+
+
+def _module(args: argparse.Namespace) -> tuple[bytes, str | None, dict]:
+    """(the module's bytes, its signature or None, the upload parameters) from the shared flags."""
+    from .registry import read_module_file
+
+    path = pathlib.Path(args.module)
+    wasm = read_module_file(path)
+    signature_path = pathlib.Path(args.signature) if args.signature else path.with_name(path.name + ".sig")
+    signature = None
+    if args.signature or signature_path.exists():
+        signature = _read_text(signature_path, "signature").strip()
+    params = {"config": _json_arg(args.config, "--config") if args.config else None,
+              **{key: getattr(args, key) for key in SETTING_KEYS}}
+    if args.sample:
+        samples = []
+        for sample in args.sample:
+            loaded = json.loads(_json_arg("@" + sample, "--sample"))
+            samples += loaded if isinstance(loaded, list) else [loaded]
+        params["samples"] = json.dumps(samples)
+    return wasm, signature, params
+
+
 def _client(args: argparse.Namespace):
     from .client import AdminClient
 
@@ -139,24 +165,11 @@ def _client(args: argparse.Namespace):
 
 def _upload(args: argparse.Namespace) -> int:
     from .client import format_upload
-    from .registry import read_module_file
 
-    path = pathlib.Path(args.module)
-    wasm = read_module_file(path)
     client = _client(args)
-    signature_path = pathlib.Path(args.signature) if args.signature else path.with_name(path.name + ".sig")
-    signature = None
-    if args.signature or signature_path.exists():
-        signature = _read_text(signature_path, "signature").strip()
-    params = {"position": args.position, "config": _json_arg(args.config, "--config") if args.config else None,
-              **{key: getattr(args, key) for key in SETTING_KEYS}}
-    if args.sample:
-        samples = []
-        for sample in args.sample:
-            loaded = json.loads(_json_arg("@" + sample, "--sample"))
-            samples += loaded if isinstance(loaded, list) else [loaded]
-        params["samples"] = json.dumps(samples)
-    name = args.name or path.name.removesuffix(".wasm")
+    wasm, signature, params = _module(args)
+    params["position"] = args.position
+    name = args.name or pathlib.Path(args.module).name.removesuffix(".wasm")
     print(format_upload(client.upload(name, wasm, signature=signature, params=params)))
     return 0
 
@@ -186,6 +199,79 @@ def _remove(args: argparse.Namespace) -> int:
 def _reorder(args: argparse.Namespace) -> int:
     result = _client(args).reorder(args.names)
     print(f"order: {', '.join(result['order'])} (generation {result['generation']})")
+    return 0
+
+
+# ---- rollouts (docs/rollouts.md) ------------------------------------------------------------
+
+#: ``mwhost rollout start`` flags that are rollout parameters: (parameter, type, metavar, help)
+ROLLOUT_FLAGS = (
+    ("steps", str, "P,P,...,100", "canary: candidate percentages, increasing, ending at 100 (default 1,5,25,50,100)"),
+    ("step_s", float, "SECONDS", "the least time a step lasts before it may advance (default 60)"),
+    ("key", str, "FORM", "what requests are bucketed by: header:NAME, cookie:NAME, jwt:sub or remote_addr "
+                         "(the default)"),
+    ("percent", int, "N", "with --shadow: the share of requests the candidate sees a copy of (default 100)"),
+    ("min_requests", int, "N", "candidate requests a step needs before any verdict (default 100)"),
+    ("max_failure_rate", float, "RATE", "candidate stage failures per call (default 0.01)"),
+    ("max_error_rate_delta", float, "RATE", "candidate 5xx rate minus the baseline's (default 0.01)"),
+    ("max_latency_ratio", float, "RATIO", "candidate p99 stage-call time over the baseline's (default 2.0)"),
+)
+ROLLOUT_CONTROLS = {"promote": "make the candidate of a stage's rollout its active version now",
+                    "abort": "take the candidate of a stage's rollout out of the traffic (it stays a kept version)",
+                    "pause": "hold a stage's rollout at its current share (no verdicts until resumed)",
+                    "resume": "judge a paused rollout again (its current step starts over)"}
+
+
+def _add_rollout_commands(commands) -> None:
+    rollout = commands.add_parser("rollout", help="canary and shadow rollouts: start, status, promote, abort, "
+                                                  "pause, resume",
+                                  description="Roll a new version of a stage out beside its active one "
+                                              "(docs/rollouts.md).")
+    actions = rollout.add_subparsers(dest="rollout_command", required=True, metavar="ACTION")
+    start = _client_parser(actions, "start", "check a module on the server and roll it out beside a stage's "
+                                             "active version", _rollout_start)
+    start.add_argument("name", metavar="NAME", help="the stage (it must exist)")
+    start.add_argument("module", metavar="MODULE", help="a .wasm file: the candidate")
+    start.add_argument("--shadow", action="store_true",
+                       help="a shadow: the candidate sees copies of requests, compared and never applied")
+    for parameter, kind, metavar, help in ROLLOUT_FLAGS:
+        start.add_argument(f"--{parameter.replace('_', '-')}", dest=parameter, type=kind, metavar=metavar, help=help)
+    _add_module_flags(start)
+    status = _client_parser(actions, "status", "show a stage's rollout: state, share, analysis", _rollout_status)
+    status.add_argument("name", metavar="NAME")
+    for action, help in ROLLOUT_CONTROLS.items():
+        control = _client_parser(actions, action, help, _rollout_control)
+        control.add_argument("name", metavar="NAME")
+        control.add_argument("--reason", help="a note for the audit log and the rollout's reason")
+        control.set_defaults(action=action)
+
+
+def _rollout_start(args: argparse.Namespace) -> int:
+    from .client import format_rollout_started
+
+    if args.shadow and args.steps is not None:
+        raise UsageError("--steps is for a canary; a shadow sees a fixed share (--percent)")
+    if not args.shadow and args.percent is not None:
+        raise UsageError("--percent is for --shadow; a canary's share comes from --steps")
+    client = _client(args)
+    wasm, signature, params = _module(args)
+    params.update({parameter: getattr(args, parameter) for parameter, *_ in ROLLOUT_FLAGS})
+    kind = "shadow" if args.shadow else "canary"
+    print(format_rollout_started(client.start_rollout(args.name, wasm, kind, signature=signature, params=params)))
+    return 0
+
+
+def _rollout_status(args: argparse.Namespace) -> int:
+    from .client import format_rollout
+
+    print(format_rollout(_client(args).rollout(args.name)))
+    return 0
+
+
+def _rollout_control(args: argparse.Namespace) -> int:
+    from .client import format_rollout_control
+
+    print(format_rollout_control(_client(args).control_rollout(args.name, args.action, args.reason)))
     return 0
 
 
@@ -271,13 +357,25 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+class UsageError(HostError):
+    """A wrong invocation found after parsing (flags that do not go together)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every wrong invocation exits 2 with one line that says what to fix (no usage block)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mwhost", description="Run HTTP middleware compiled to WebAssembly.")
+    parser = _Parser(prog="mwhost", description="Run HTTP middleware compiled to WebAssembly.")
     parser.add_argument("--version", action="version", version=f"mwhost {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_serve(commands)
     _add_validate(commands)
     _add_client_commands(commands)
+    _add_rollout_commands(commands)
     _add_key_commands(commands)
     return parser
 

@@ -7,6 +7,9 @@
     workers = 2
     data_dir = "mwhost-data"
 
+    [rollout]                     # optional; docs/rollouts.md
+    allow_force_header = true
+
     [[middleware]]                # one table per stage, in pipeline order
     name = "auth"
     module = "guests/bearer_auth.wasm"   # relative to the config file
@@ -17,7 +20,7 @@
     secret = "..."
 
 The docs (``docs/configuration.md``) and ``mwhost serve --help`` are generated from
-``STAGE_KEYS`` and ``SERVER_KEYS``.
+``STAGE_KEYS``, ``SERVER_KEYS``, ``ADMIN_KEYS`` and ``ROLLOUT_KEYS``.
 """
 
 from __future__ import annotations
@@ -179,6 +182,14 @@ ADMIN_KEYS: dict[str, Key] = {
     "keep_versions": Key(int, 5, "Earlier versions kept per stage for rollback.", _positive),
 }
 
+ROLLOUT_KEYS: dict[str, Key] = {
+    "allow_force_header": Key(bool, True, "Whether the request header x-mwhost-variant: candidate|baseline routes "
+                              "that request to that variant of every stage under a canary rollout (the manual "
+                              "first check, docs/rollouts.md). Turn it off where clients must not choose."),
+    "record_values": Key(bool, False, "Whether a shadow rollout's recorded differences include header values "
+                         "(they may carry tokens or personal data); off, only which fields differ is kept."),
+}
+
 
 @dataclass(frozen=True)
 class AdminSettings:
@@ -189,6 +200,14 @@ class AdminSettings:
     trusted_keys: tuple[pathlib.Path, ...] = ()
     max_module_mb: int = ADMIN_KEYS["max_module_mb"].default
     keep_versions: int = ADMIN_KEYS["keep_versions"].default
+
+
+@dataclass(frozen=True)
+class RolloutSettings:
+    """The ``[rollout]`` table: what canary and shadow rollouts may do on this host."""
+
+    allow_force_header: bool = ROLLOUT_KEYS["allow_force_header"].default
+    record_values: bool = ROLLOUT_KEYS["record_values"].default
 
 
 @dataclass(frozen=True)
@@ -243,6 +262,7 @@ class Settings:
     threads: int = SERVER_KEYS["threads"].default
     log_format: str = SERVER_KEYS["log_format"].default
     admin: AdminSettings = field(default_factory=AdminSettings)
+    rollout: RolloutSettings = field(default_factory=RolloutSettings)
     source: str = "<settings>"
 
     @property
@@ -274,7 +294,7 @@ def settings_from_dict(data: Mapping[str, Any], source: str = "<settings>",
                        base: pathlib.Path | None = None) -> Settings:
     """Validate a parsed config (as ``tomllib`` returns it); relative paths resolve against ``base``."""
     base = base or pathlib.Path.cwd()
-    check_table({k: v for k, v in data.items() if k not in ("server", "middleware", "admin")}, {}, source)
+    check_table({k: v for k, v in data.items() if k not in ("server", "middleware", "admin", "rollout")}, {}, source)
     server = data.get("server", {})
     if not isinstance(server, Mapping):
         raise ConfigError(f"{source}: [server] must be a table")
@@ -295,7 +315,7 @@ def settings_from_dict(data: Mapping[str, Any], source: str = "<settings>",
         else:
             server_values.pop(key, None)
     return Settings(middleware=stages, source=source, admin=_admin(data.get("admin", {}), source, base),
-                    **server_values)
+                    rollout=_rollout(data.get("rollout", {}), source), **server_values)
 
 
 def _admin(table: Any, source: str, base: pathlib.Path) -> AdminSettings:
@@ -310,6 +330,12 @@ def _admin(table: Any, source: str, base: pathlib.Path) -> AdminSettings:
     if not all(isinstance(key, str) for key in keys):
         raise ConfigError(f"{source}: [admin]: key 'trusted_keys' must be a list of paths")
     return AdminSettings(trusted_keys=tuple(base / key for key in keys), **values)
+
+
+def _rollout(table: Any, source: str) -> RolloutSettings:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{source}: [rollout] must be a table")
+    return RolloutSettings(**check_table(table, ROLLOUT_KEYS, f"{source}: [rollout]"))
 
 
 def _stage(table: Any, where: str, base: pathlib.Path) -> StageSettings:

@@ -8,7 +8,7 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from host.settings import ADMIN_KEYS, REQUIRED, SERVER_KEYS, STAGE_KEYS  # noqa: E402
+from host.settings import ADMIN_KEYS, REQUIRED, ROLLOUT_KEYS, SERVER_KEYS, STAGE_KEYS  # noqa: E402
 
 TARGET = ROOT / "docs" / "configuration.md"
 
@@ -26,7 +26,7 @@ def render() -> str:
 
 Generated from `host/settings.py` by `scripts/gen_config_docs.py`; do not edit by hand.
 
-A config file has optional `[server]` and `[admin]` tables and one `[[middleware]]` table
+A config file has optional `[server]`, `[admin]` and `[rollout]` tables and one `[[middleware]]` table
 per stage, in pipeline order. Relative paths are relative to the config file. Unknown keys are refused, and
 every error names the file, the table and the key.
 
@@ -55,6 +55,12 @@ Command-line flags of `mwhost serve` (`--bind`, `--workers`, `--data-dir`) overr
 ## `[admin]`
 
 {_table(ADMIN_KEYS)}
+
+## `[rollout]`
+
+Canary and shadow rollouts (docs/rollouts.md).
+
+{_table(ROLLOUT_KEYS)}
 
 ## `[[middleware]]`
 

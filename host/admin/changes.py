@@ -7,8 +7,11 @@ so concurrent admin calls (in any worker) never lose each other's writes. Each r
 
 from __future__ import annotations
 
+from typing import Callable
+
 from ..errors import AdminBadRequest, AdminConflict, AdminNotFound
-from ..registry import Manifest, StageEntry
+from ..registry import Manifest, StageEntry, transitions
+from ..registry.rollout import Rollout, RolloutError
 
 #: a rollback target may be named by a unique sha256 prefix this long or longer
 MIN_SHA_PREFIX = 7
@@ -106,3 +109,74 @@ def reordered(manifest: Manifest, order: list[str]) -> Manifest:
 
 def _names(manifest: Manifest) -> str:
     return ", ".join(e.name for e in manifest.stages) or "none"
+
+
+# ---- rollouts (host/registry/transitions.py holds the transitions themselves) ---------------
+
+#: an operator control -> (the transition, its past tense for the reason)
+CONTROLS: dict[str, tuple[Callable[[Manifest, str, str], Manifest], str]] = {
+    "promote": (transitions.promoted, "promoted"),
+    "abort": (transitions.aborted, "aborted"),
+    "pause": (transitions.paused, "paused"),
+    "resume": (transitions.resumed, "resumed"),
+}
+
+
+def latest_rollout(manifest: Manifest, name: str) -> Rollout:
+    """Stage ``name``'s latest rollout (active or ended); 404 when it never had one."""
+    rollout = manifest.rollouts.get(name)
+    if rollout is None:
+        where = "" if manifest.stage(name) else f" (there is no stage {name!r}; stages: {_names(manifest)})"
+        raise AdminNotFound(f"stage {name!r} has never had a rollout{where}", stage=name)
+    return rollout
+
+
+def check_can_start(manifest: Manifest, name: str) -> StageEntry:
+    """The baseline of a new rollout of ``name``: 404 without that stage, 409 while one is active."""
+    baseline = manifest.stage(name)
+    if baseline is None:
+        raise AdminNotFound(f"there is no stage {name!r} to roll out a candidate of (stages: {_names(manifest)}); "
+                            "upload it first", stage=name)
+    active = manifest.active_rollout(name)
+    if active is not None:
+        raise AdminConflict(f"stage {name!r} already has a {active.kind} rollout ({active.state}, candidate "
+                            f"{active.candidate_sha256[:12]}); promote or abort it first", stage=name)
+    return baseline
+
+
+def rollout_started(manifest: Manifest, name: str, rollout: Rollout) -> Manifest:
+    """``rollout`` begins on ``name``, if the baseline it was checked against is still active."""
+    baseline = check_can_start(manifest, name)
+    if baseline.sha256 != rollout.baseline:
+        raise AdminConflict(f"stage {name!r} changed to {baseline.sha256[:12]} while the candidate was being "
+                            "checked; start the rollout again", stage=name)
+    return transitions.started(manifest, name, rollout)
+
+
+def rollout_controlled(manifest: Manifest, name: str, action: str, reason: str) -> Manifest:
+    """An operator's ``action`` (promote, abort, pause, resume) on ``name``'s active rollout;
+    409 when it does not apply (an ended rollout, a pause of a paused one, a resume of a running one)."""
+    rollout = latest_rollout(manifest, name)
+    if not rollout.active:
+        raise AdminConflict(f"the rollout of stage {name!r} has ended ({rollout.state}: {rollout.reason}); "
+                            f"there is nothing to {action}", stage=name)
+    if action == "pause" and rollout.state == "paused":
+        raise AdminConflict(f"the rollout of stage {name!r} is paused already ({rollout.reason})", stage=name)
+    transition, _ = CONTROLS[action]
+    try:
+        return transition(manifest, name, reason)
+    except RolloutError as err:
+        raise AdminConflict(str(err), stage=name) from err
+
+
+def ending_rollout(manifest: Manifest, name: str, reason: str,
+                   change: Callable[[Manifest], Manifest]) -> Manifest:
+    """``change`` (an upload, rollback or removal of ``name``) after ending its active rollout,
+    in the same manifest write: never a candidate beside a baseline that is no longer active."""
+    ended = transitions.end_if_active(manifest, name, reason)
+    try:
+        return change(ended)
+    except Unchanged:
+        if ended is manifest:
+            raise
+        return ended  # the same version again: the write still ends the rollout

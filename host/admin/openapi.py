@@ -13,6 +13,7 @@ from ..settings import NAME_PATTERN, ON_ERROR_POLICIES, STAGE_KEYS, STAGE_RANGES
 from .auth import SCOPE
 from .params import SETTING_KEYS
 from .probes import MAX_SAMPLES
+from .rollout_params import MAX_MIN_REQUESTS
 
 _REF = "#/components/schemas/"
 _NAME = {"name": "name", "in": "path", "required": True, "description": "Stage name.",
@@ -52,6 +53,39 @@ _INT = {"type": "integer"}
 _GENERATIONS = {"generation": {**_INT, "description": "The manifest's generation after the call."},
                 "served_generation": {**_INT, "description": "The generation the answering worker serves."}}
 _SHA_OR_NULL = {"type": ["string", "null"]}
+_SHA = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+_NUMBER = {"type": "number"}
+_ENDED_ROLLOUT = {"type": ["string", "null"],
+                  "description": "Why the stage's active rollout ended with this call (null: it had none)."}
+_ROLLOUT_STATES = ["running", "waiting", "paused", "promoted", "aborted"]
+
+
+def _rollout_schema() -> dict[str, Any]:
+    """``GET /_admin/middlewares/{name}/rollout`` (host/watch/rollout_view.py ``describe``);
+    the analysis may carry more members than these."""
+    properties = {
+        "stage": {"type": "string"},
+        "state": {"type": "string", "enum": _ROLLOUT_STATES},
+        "kind": {"type": "string", "enum": ["canary", "shadow"]},
+        "baseline": {**_SHA, "description": "The active version beside the candidate."},
+        "candidate": _SHA,
+        "percent": {"type": "integer", "minimum": 0, "maximum": 100,
+                    "description": "The share of requests the candidate serves (canary) or sees (shadow) now."},
+        "steps": {"type": "array", "items": _INT},
+        "step": {**_INT, "description": "0-based index into steps."},
+        "step_s": _NUMBER,
+        "key": {"type": "string"},
+        "gates": {"type": "object"},
+        "started_at": _NUMBER,
+        "step_started_at": _NUMBER,
+        "ended_at": {"type": ["number", "null"]},
+        "reason": {"type": "string", "description": "Why it paused, waits or ended."},
+        "results": {"type": "array", "items": {"type": "object"}, "description": "Each finished step's analysis."},
+        "generation": _INT,
+    }
+    required = ["stage", "state", "kind", "baseline", "candidate", "percent", "steps", "step", "key",
+                "started_at", "reason", "results"]
+    return {"type": "object", "required": required, "properties": properties}
 
 
 def _schemas() -> dict[str, Any]:
@@ -72,8 +106,22 @@ def _schemas() -> dict[str, Any]:
             "type": "object", "required": ["generation", "served_generation", "pid", "stages"],
             "properties": {**_GENERATIONS, "pid": _INT, "source": {"type": "string"},
                            "written_at": {"type": "number"},
-                           "stages": {"type": "array", "items": _ref("PipelineStage")}},
+                           "stages": {"type": "array", "items": _ref("PipelineStage")},
+                           "rollouts": {"type": "array", "items": _ref("RolloutSummary"),
+                                        "description": "The active rollouts, in pipeline order."}},
         },
+        "RolloutSummary": {
+            "type": "object", "required": ["stage", "kind", "state", "percent", "step", "steps", "candidate"],
+            "properties": {"stage": {"type": "string"}, "kind": {"type": "string", "enum": ["canary", "shadow"]},
+                           "state": {"type": "string", "enum": _ROLLOUT_STATES}, "percent": _INT, "step": _INT,
+                           "steps": {"type": "array", "items": _INT}, "candidate": _SHA, "baseline": _SHA,
+                           "reason": {"type": "string"}},
+        },
+        "Rollout": _rollout_schema(),
+        "RolloutStarted": {"allOf": [_ref("Rollout"), {
+            "type": "object", "required": ["generation", "served_generation", "probes"],
+            "properties": {**_GENERATIONS, "probes": _INT, "signed_by": _SHA_OR_NULL,
+                           "started_by": {"type": "string"}}}]},
         "Versions": {
             "type": "object", "required": ["name", "generation", "active", "versions"],
             "properties": {"name": {"type": "string"}, "generation": _INT, "active": _SHA_OR_NULL,
@@ -85,12 +133,14 @@ def _schemas() -> dict[str, Any]:
                               changed={"type": "boolean",
                                        "description": "false: the same version and settings were active already"},
                               signed_by={**_SHA_OR_NULL, "description": "Fingerprint of the key that signed it."},
-                              probes={**_INT, "description": "Probe requests the version answered."}),
+                              probes={**_INT, "description": "Probe requests the version answered."},
+                              ended_rollout=_ENDED_ROLLOUT),
         "RollbackResult": _with("StageEntry", ["previous", "generation", "served_generation"],
-                                previous=_SHA_OR_NULL, **_GENERATIONS),
+                                previous=_SHA_OR_NULL, ended_rollout=_ENDED_ROLLOUT, **_GENERATIONS),
         "RemoveResult": {
             "type": "object", "required": ["name", "removed", "generation", "served_generation"],
-            "properties": {"name": {"type": "string"}, "removed": _SHA_OR_NULL, **_GENERATIONS},
+            "properties": {"name": {"type": "string"}, "removed": _SHA_OR_NULL, "ended_rollout": _ENDED_ROLLOUT,
+                           **_GENERATIONS},
         },
         "OrderRequest": {
             "type": "object", "required": ["order"],
@@ -137,7 +187,53 @@ def _upload_parameters() -> list[dict[str, Any]]:
     ]
     parameters += [{"name": key, "in": "query", "schema": _setting_schema(key), "description": STAGE_KEYS[key].doc}
                    for key in SETTING_KEYS]
-    return parameters
+    return parameters + _rollout_parameters()
+
+
+def _rollout_parameters() -> list[dict[str, Any]]:
+    """The query parameters that make an upload a rollout's candidate (docs/rollouts.md)."""
+    def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+        return {"name": name, "in": "query", "schema": schema, "description": description}
+    rate = {"type": "number", "minimum": 0, "maximum": 1}
+    return [
+        query("rollout", {"type": "string", "enum": ["canary", "shadow"]},
+              "Start a rollout: the module becomes the candidate beside the active version (the baseline) "
+              "instead of replacing it; 201 with the rollout."),
+        query("steps", {"type": "string", "pattern": "^[0-9]{1,3}(,[0-9]{1,3})*$", "default": "1,5,25,50,100"},
+              "Canary only: comma-separated candidate percentages (1..100), increasing, ending at 100."),
+        query("step_s", {"type": "number", "minimum": 0, "default": 60},
+              "The least time in seconds a step lasts before it may advance."),
+        query("key", {"type": "string", "default": "remote_addr"},
+              "What a request is bucketed by: header:NAME, cookie:NAME, jwt:sub or remote_addr (a request "
+              "without the key is bucketed by its remote address)."),
+        query("min_requests", {"type": "integer", "minimum": 1, "maximum": MAX_MIN_REQUESTS, "default": 100},
+              "Candidate requests a step needs before any verdict."),
+        query("max_failure_rate", {**rate, "default": 0.01},
+              "Candidate stage failures (trap, timeout, limit, bad output) per call."),
+        query("max_error_rate_delta", {**rate, "default": 0.01},
+              "5xx rate of candidate-routed requests minus the baseline's."),
+        query("max_latency_ratio", {"type": "number", "exclusiveMinimum": 0, "default": 2.0},
+              "Candidate p99 stage-call time over the baseline's."),
+        query("percent", {"type": "integer", "minimum": 1, "maximum": 100, "default": 100},
+              "Shadow only: the share of requests the candidate sees a copy of."),
+    ]
+
+
+def _rollout_paths() -> dict[str, Any]:
+    paths: dict[str, Any] = {"/_admin/middlewares/{name}/rollout": {"get": {
+        "operationId": "rollout", "summary": "Stage {name}'s latest rollout: state, percent, step, analysis.",
+        "parameters": [_NAME],
+        "responses": {**_ok("Rollout", "The rollout (active or ended)."), **_PROBLEM}}}}
+    reason = {"name": "reason", "in": "query", "schema": {"type": "string", "maxLength": 200},
+              "description": "A note for the audit log and the rollout's reason."}
+    for action, summary in (("promote", "Make the candidate the active version now."),
+                            ("abort", "Take the candidate out of the traffic; it stays a kept version."),
+                            ("pause", "Hold the current share; no verdicts until resumed."),
+                            ("resume", "Judge again; the current step starts over.")):
+        paths[f"/_admin/middlewares/{{name}}/rollout/{action}"] = {"post": {
+            "operationId": f"rollout{action.title()}", "summary": summary, "parameters": [_NAME, reason],
+            "responses": {**_ok("Rollout", "The rollout after the change."), **_PROBLEM}}}
+    return paths
 
 
 def document() -> dict[str, Any]:
@@ -160,11 +256,15 @@ def document() -> dict[str, Any]:
             "/_admin/middlewares/{name}": {
                 "put": {
                     "operationId": "upload",
-                    "summary": "Check a module and make it the active version of stage {name}.",
+                    "summary": "Check a module and make it the active version of stage {name} (or, with "
+                               "rollout=canary|shadow, the candidate of a rollout).",
                     "parameters": _upload_parameters(),
                     "requestBody": {"required": True, "content": {"application/wasm": {
                         "schema": {"type": "string", "format": "binary"}}}},
-                    "responses": {**_ok("UploadResult", "A new version is active.", "201"),
+                    "responses": {"201": {"description": "A new version is active, or (rollout=...) the "
+                                                         "candidate's rollout started.",
+                                          "content": {"application/json": {"schema": {"anyOf": [
+                                              _ref("UploadResult"), _ref("RolloutStarted")]}}}},
                                   **_ok("UploadResult", "This version and settings were active already."),
                                   **_PROBLEM}},
                 "delete": {
@@ -183,6 +283,7 @@ def document() -> dict[str, Any]:
                                        "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{7,64}$"},
                                        "description": "The kept version to activate (a unique prefix will do)."}],
                 "responses": {**_ok("RollbackResult", "Rolled back."), **_PROBLEM}}},
+            **_rollout_paths(),
             "/_admin/health": {"get": {
                 "operationId": "health", "summary": "Liveness, and the answering worker's generation.",
                 "responses": {**_ok("Health", "This worker is alive."), **_PROBLEM}}},

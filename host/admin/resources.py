@@ -19,6 +19,7 @@ from ..watch import LivePipeline
 from .audit import AuditLog
 from .auth import Authenticator
 from .openapi import document
+from .rollout_params import ROLLOUT
 from .service import AdminService
 from .signatures import TrustedKeys
 
@@ -29,6 +30,8 @@ WASM_TYPE = "application/wasm"
 SIGNATURE_HEADER = "X-Mwhost-Signature"
 #: largest JSON body an admin call takes (a reorder)
 MAX_JSON_BYTES = 64 * 1024
+#: longest operator note on a rollout control
+MAX_REASON = 200
 
 
 class Admin:
@@ -178,22 +181,41 @@ class MiddlewareResource:
         self.admin = admin
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        if ROLLOUT in req.params:
+            self._start_rollout(req, resp, name)
+            return
         with self.admin.audited(req, "upload", name) as record:
             wasm = self.admin.read_module(req)
             record["sha256"] = hashlib.sha256(wasm).hexdigest()
             record["bytes"] = len(wasm)
-            result = self.admin.service.upload(name, wasm, req.params, req.get_header(SIGNATURE_HEADER))
+            result = self.admin.service.upload(name, wasm, req.params, req.get_header(SIGNATURE_HEADER),
+                                               req.context.admin_sub)
             record.update(generation=result["generation"], signed_by=result["signed_by"],
-                          status=201 if result["changed"] else 200)
+                          ended_rollout=result["ended_rollout"], status=201 if result["changed"] else 200)
         resp.status = 201 if result["changed"] else 200
         resp.location = f"/_admin/middlewares/{name}/versions"
+        resp.media = result
+
+    def _start_rollout(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        """``PUT ...?rollout=canary|shadow``: the module becomes a candidate beside the active version."""
+        with self.admin.audited(req, "rollout.start", name) as record:
+            wasm = self.admin.read_module(req)
+            record["sha256"] = hashlib.sha256(wasm).hexdigest()
+            record["bytes"] = len(wasm)
+            result = self.admin.service.start_rollout(name, wasm, req.params, req.get_header(SIGNATURE_HEADER),
+                                                      req.context.admin_sub)
+            record.update(generation=result["generation"], signed_by=result["signed_by"], kind=result["kind"],
+                          baseline=result["baseline"], steps=result["steps"], key=result["key"], status=201)
+        resp.status = 201
+        resp.location = f"/_admin/middlewares/{name}/rollout"
         resp.media = result
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         with self.admin.audited(req, "remove", name) as record:
             _no_params(req)
-            result = self.admin.service.remove(name)
-            record.update(sha256=result["removed"], generation=result["generation"])
+            result = self.admin.service.remove(name, req.context.admin_sub)
+            record.update(sha256=result["removed"], generation=result["generation"],
+                          ended_rollout=result["ended_rollout"])
         resp.media = result
 
 
@@ -221,9 +243,65 @@ class RollbackResource:
             sha256 = req.get_param("sha256")
             if isinstance(req.params.get("sha256"), list):
                 raise AdminBadRequest("parameter 'sha256' is given more than once", parameter="sha256")
-            result = self.admin.service.rollback(name, sha256)
-            record.update(sha256=result["sha256"], previous=result["previous"], generation=result["generation"])
+            result = self.admin.service.rollback(name, sha256, req.context.admin_sub)
+            record.update(sha256=result["sha256"], previous=result["previous"], generation=result["generation"],
+                          ended_rollout=result["ended_rollout"])
         resp.media = result
+
+
+@falcon.before(authorize)
+class RolloutResource:
+    """``GET /_admin/middlewares/{name}/rollout``: the stage's latest rollout and its analysis."""
+
+    def __init__(self, admin: Admin) -> None:
+        self.admin = admin
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        _no_params(req)
+        resp.media = self.admin.service.rollout(name)
+
+
+@falcon.before(authorize)
+class RolloutControlResource:
+    """``POST /_admin/middlewares/{name}/rollout/{promote,abort,pause,resume}[?reason=...]``,
+    audited with the operator's token subject and the reason."""
+
+    def __init__(self, admin: Admin) -> None:
+        self.admin = admin
+
+    def _control(self, req: falcon.Request, resp: falcon.Response, name: str, action: str) -> None:
+        with self.admin.audited(req, f"rollout.{action}", name) as record:
+            _no_params(req, ("reason",))
+            note = _reason(req)
+            result = self.admin.service.control_rollout(name, action, req.context.admin_sub, note)
+            record.update(generation=result["generation"], candidate=result["candidate"],
+                          state=result["state"], reason=result["reason"])
+        resp.media = result
+
+    def on_post_promote(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        self._control(req, resp, name, "promote")
+
+    def on_post_abort(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        self._control(req, resp, name, "abort")
+
+    def on_post_pause(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        self._control(req, resp, name, "pause")
+
+    def on_post_resume(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        self._control(req, resp, name, "resume")
+
+
+def _reason(req: falcon.Request) -> str | None:
+    """An operator's note for a rollout control: one printable line, at most MAX_REASON characters."""
+    value = req.params.get("reason")
+    if value is None:
+        return None
+    if isinstance(value, list):
+        raise AdminBadRequest("parameter 'reason' is given more than once", parameter="reason")
+    if len(value) > MAX_REASON or not value.isprintable():
+        raise AdminBadRequest(f"reason must be one printable line of at most {MAX_REASON} characters",
+                              parameter="reason")
+    return value.strip() or None
 
 
 @falcon.before(authorize)

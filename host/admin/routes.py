@@ -13,13 +13,15 @@ from .auth import Authenticator
 from .problems import ADMIN_PREFIX, error_serializer, handle_admin_error
 from .resources import (
     Admin, MiddlewareResource, OpenApiResource, OrderResource, PipelineResource, RollbackResource,
-    UnknownAdminPath, VersionsResource,
+    RolloutControlResource, RolloutResource, UnknownAdminPath, VersionsResource,
 )
 from .signatures import TrustedKeys
 
 PIPELINE_PATH = "/_admin/pipeline"
 MIDDLEWARE_PATH = "/_admin/middlewares/{name}"
 OPENAPI_PATH = "/_admin/openapi.json"
+#: ``POST /_admin/middlewares/{name}/rollout/<control>``
+ROLLOUT_CONTROLS = ("promote", "abort", "pause", "resume")
 
 
 class DefaultResponderGuard:
@@ -50,6 +52,10 @@ def mount_admin(app: falcon.App, admin: Admin) -> None:
     app.add_route(MIDDLEWARE_PATH, MiddlewareResource(admin))
     app.add_route(f"{MIDDLEWARE_PATH}/versions", VersionsResource(admin))
     app.add_route(f"{MIDDLEWARE_PATH}/rollback", RollbackResource(admin))
+    app.add_route(f"{MIDDLEWARE_PATH}/rollout", RolloutResource(admin))
+    controls = RolloutControlResource(admin)
+    for action in ROLLOUT_CONTROLS:
+        app.add_route(f"{MIDDLEWARE_PATH}/rollout/{action}", controls, suffix=action)
     app.add_route(OPENAPI_PATH, OpenApiResource(admin))
     # NOTE: sinks added later take precedence, so this one wins over an app's catch-all sink
     # (the demo echo) for /_admin/ paths that no route above serves.

@@ -12,13 +12,19 @@ import hashlib
 import os
 from typing import Any, Callable, Mapping
 
-from ..errors import AdminError, DataDirUnavailable, HostError, ModuleRejected, RegistryError
+from ..errors import AdminConflict, AdminError, DataDirUnavailable, HostError, ModuleRejected, RegistryError
 from ..pipeline import Admitted, admit
 from ..registry import Manifest, ManifestError, StageEntry
+from ..registry.rollout import Rollout
 from ..settings import AdminSettings
 from ..watch import LivePipeline
-from .changes import Unchanged, check_position, history, placed, removed, reordered, rollback_target, rolled_back
-from .params import check_name, parse_upload
+from ..watch.rollout_view import describe
+from .changes import (
+    CONTROLS, Unchanged, check_can_start, check_position, ending_rollout, history, latest_rollout, placed, removed,
+    reordered, rollback_target, rolled_back, rollout_controlled, rollout_started,
+)
+from .params import UploadOptions, check_name, parse_upload
+from .rollout_params import parse_rollout, split_rollout
 from .signatures import TrustedKeys
 
 
@@ -52,6 +58,8 @@ class AdminService:
             "written_at": manifest.written_at,
             "stages": [entry_json(entry, position=i, kept_versions=len(_earlier(manifest, entry)))
                        for i, entry in enumerate(manifest.stages)],
+            "rollouts": [rollout_summary(entry.name, rollout) for entry in manifest.stages
+                         if (rollout := manifest.active_rollout(entry.name)) is not None],
         }
 
     def versions(self, name: str) -> dict[str, Any]:
@@ -69,13 +77,68 @@ class AdminService:
 
     # ---- writes -------------------------------------------------------------------------
 
-    def upload(self, name: str, wasm: bytes, params: Mapping[str, Any], signature: str | None) -> dict[str, Any]:
-        """Check ``wasm`` as stage ``name`` and make it the active version (see ``checks``)."""
+    def upload(self, name: str, wasm: bytes, params: Mapping[str, Any], signature: str | None,
+               who: str = "admin") -> dict[str, Any]:
+        """Check ``wasm`` as stage ``name`` and make it the active version (see ``checks``);
+        an active rollout of the stage ends in the same write."""
         check_name(name)
+        split_rollout(params)  # a rollout parameter without rollout=: say what it needs
         current = self.manifest()
         options = parse_upload(params, current.stage(name))
         others = len([e for e in current.stages if e.name != name])
         check_position(options.position, others, name)
+        entry, checked, signed_by = self._admitted(name, wasm, options, params, signature)
+        reason = f"ended by an upload of {entry.sha256[:12]} by {who}"
+        ended = _Ended(name, reason)
+        manifest, changed = self._write(lambda m: ending_rollout(
+            ended.note(m), name, reason, lambda m: placed(m, entry, options.position, self.admin.keep_versions)))
+        self.live.reload()
+        position = next(i for i, e in enumerate(manifest.stages) if e.name == name)
+        return {**entry_json(entry, position=position), "generation": manifest.generation,
+                "served_generation": self.live.generation, "changed": changed,
+                "signed_by": signed_by, "probes": checked.probes, "ended_rollout": ended.reason_if(changed)}
+
+    def start_rollout(self, name: str, wasm: bytes, params: Mapping[str, Any], signature: str | None,
+                      who: str = "admin") -> dict[str, Any]:
+        """Check ``wasm`` as a candidate of stage ``name`` (every upload check), keep it, and
+        start a canary or shadow rollout of it beside the active version (docs/rollouts.md)."""
+        check_name(name)
+        kind, rollout_params, upload_params = split_rollout(params)
+        rollout_options = parse_rollout(kind or "", rollout_params)
+        baseline = check_can_start(self.manifest(), name)
+        options = parse_upload(upload_params, baseline)
+        if hashlib.sha256(wasm).hexdigest() == baseline.sha256 and \
+                options.stage_settings(name).policy() == baseline.policy():
+            raise AdminConflict(f"the candidate is stage {name!r}'s active version with the same settings: "
+                                "there is nothing to roll out", stage=name)
+        entry, checked, signed_by = self._admitted(name, wasm, options, upload_params, signature)
+        rollout = Rollout.start(rollout_options.kind, entry.to_json(), baseline.sha256, **rollout_options.options)
+        manifest, _ = self._write(lambda m: rollout_started(m, name, rollout))
+        self.live.reload()
+        return {**describe(name, manifest.rollouts[name], self.live.data_dir), "generation": manifest.generation,
+                "served_generation": self.live.generation, "signed_by": signed_by, "probes": checked.probes,
+                "started_by": who}
+
+    def rollout(self, name: str) -> dict[str, Any]:
+        """The latest rollout of stage ``name`` (active or ended), with its analysis."""
+        check_name(name)
+        manifest = self.manifest()
+        return {**describe(name, latest_rollout(manifest, name), self.live.data_dir),
+                "generation": manifest.generation}
+
+    def control_rollout(self, name: str, action: str, who: str, note: str | None = None) -> dict[str, Any]:
+        """An operator's promote, abort, pause or resume of stage ``name``'s active rollout."""
+        check_name(name)
+        reason = f"{CONTROLS[action][1]} by {who}" + (f": {note}" if note else "")
+        manifest, _ = self._write(lambda m: rollout_controlled(m, name, action, reason))
+        self.live.reload()
+        return {**describe(name, manifest.rollouts[name], self.live.data_dir), "generation": manifest.generation,
+                "served_generation": self.live.generation}
+
+    def _admitted(self, name: str, wasm: bytes, options: UploadOptions, params: Mapping[str, Any],
+                  signature: str | None) -> tuple[StageEntry, Admitted, str | None]:
+        """Every upload check on ``wasm`` as stage ``name`` (signature, admission), then the
+        module and its artifact stored: (its entry, its admission, who signed it)."""
         sha256 = hashlib.sha256(wasm).hexdigest()
         signed_by = self.trusted.check(sha256, signature)
         settings = options.stage_settings(name)
@@ -86,33 +149,37 @@ class AdminService:
                 err.detail += " (the config was kept from the current version; send config to replace it)"
             raise
         self._persist(wasm, checked)
-        entry = StageEntry.from_settings(settings, sha256, "admin")
-        manifest, changed = self._write(lambda m: placed(m, entry, options.position, self.admin.keep_versions))
-        self.live.reload()
-        position = next(i for i, e in enumerate(manifest.stages) if e.name == name)
-        return {**entry_json(entry, position=position), "generation": manifest.generation,
-                "served_generation": self.live.generation, "changed": changed,
-                "signed_by": signed_by, "probes": checked.probes}
+        return StageEntry.from_settings(settings, sha256, "admin"), checked, signed_by
 
-    def rollback(self, name: str, sha256: str | None) -> dict[str, Any]:
-        """Make the newest earlier version (or the kept version ``sha256``) active again."""
+    def rollback(self, name: str, sha256: str | None, who: str = "admin") -> dict[str, Any]:
+        """Make the newest earlier version (or the kept version ``sha256``) active again; an
+        active rollout of the stage ends in the same write."""
         check_name(name)
         current = self.manifest()
         target = rollback_target(current, name, sha256)
         self._check_kept(target)
         previous = current.stage(name)
-        manifest, _ = self._write(lambda m: rolled_back(m, name, target.sha256, self.admin.keep_versions))
+        reason = f"ended by a rollback to {target.sha256[:12]} by {who}"
+        ended = _Ended(name, reason)
+        manifest, _ = self._write(lambda m: ending_rollout(
+            ended.note(m), name, reason, lambda m: rolled_back(m, name, target.sha256, self.admin.keep_versions)))
         self.live.reload()
         return {**entry_json(target), "previous": previous.sha256 if previous else None,
-                "generation": manifest.generation, "served_generation": self.live.generation}
+                "generation": manifest.generation, "served_generation": self.live.generation,
+                "ended_rollout": ended.reason_if(True)}
 
-    def remove(self, name: str) -> dict[str, Any]:
+    def remove(self, name: str, who: str = "admin") -> dict[str, Any]:
+        """Remove stage ``name``; an active rollout of it ends in the same write."""
         check_name(name)
         entry = self.manifest().stage(name)
-        manifest, _ = self._write(lambda m: removed(m, name, self.admin.keep_versions))
+        reason = f"ended by the removal of the stage by {who}"
+        ended = _Ended(name, reason)
+        manifest, _ = self._write(lambda m: ending_rollout(
+            ended.note(m), name, reason, lambda m: removed(m, name, self.admin.keep_versions)))
         self.live.reload()
         return {"name": name, "removed": entry.sha256 if entry else None,
-                "generation": manifest.generation, "served_generation": self.live.generation}
+                "generation": manifest.generation, "served_generation": self.live.generation,
+                "ended_rollout": ended.reason_if(True)}
 
     def reorder(self, order: list[str]) -> dict[str, Any]:
         manifest, changed = self._write(lambda m: reordered(m, order))
@@ -151,6 +218,30 @@ class AdminService:
         except ModuleRejected as err:
             err.detail = f"version {entry.sha256[:12]} of {entry.name!r} no longer passes: {err.detail}"
             raise
+
+
+def rollout_summary(name: str, rollout: Rollout) -> dict[str, Any]:
+    """One line of ``mwhost list``: a running rollout of stage ``name``."""
+    return {"stage": name, "kind": rollout.kind, "state": rollout.state, "percent": rollout.candidate_percent,
+            "step": rollout.step, "steps": list(rollout.steps), "candidate": rollout.candidate_sha256,
+            "baseline": rollout.baseline, "reason": rollout.reason}
+
+
+class _Ended:
+    """Whether a write ended stage ``name``'s rollout: noted on the manifest the write read
+    under the lock (the one that counts, whatever was read before it)."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+        self.active = False
+
+    def note(self, manifest: Manifest) -> Manifest:
+        self.active = manifest.active_rollout(self.name) is not None
+        return manifest
+
+    def reason_if(self, written: bool) -> str | None:
+        return self.reason if written and self.active else None
 
 
 def _earlier(manifest: Manifest, entry: StageEntry) -> list[StageEntry]:

@@ -29,6 +29,7 @@ from ..errors import AdminError, ConfigError, DropRejected, HostError, RegistryE
 from ..pipeline import admit
 from ..registry import AuditLog, CompileCache, Manifest, ManifestStore, ModuleStore, StageEntry
 from ..registry.files import write_atomic
+from ..registry.transitions import end_if_active
 from ..settings import STAGE_KEYS, Key, StageSettings, check_table
 from .observer import watch_folder
 
@@ -200,7 +201,10 @@ class DropFolder:
             return False
         self.store.put(wasm, admitted.sha256)
         _keep(self.cache, admitted.module)
-        manifest = self.manifests.update(lambda m: _placed(m, entry, position), source="drop")
+        # NOTE: a new version of a stage under rollout ends the rollout in the same write (docs/rollouts.md)
+        ended = f"ended by the drop folder's {wasm_path.name} ({entry.sha256[:12]})"
+        manifest = self.manifests.update(lambda m: _placed(end_if_active(m, name, ended), entry, position),
+                                         source="drop")
         self.applied.record(name, files)
         logger.info("drop: stage %s is now %s (generation %d)", name, entry.sha256[:12], manifest.generation)
         self.audit.record(WHO, f"drop {wasm_path.name}", name, "ok", 200, sha256=entry.sha256,

@@ -24,7 +24,7 @@ from ..registry import (
     CompileCache, Manifest, ManifestError, ManifestStore, ModuleStore, StageEntry, read_module_file, reseeded,
 )
 from ..runtime import Runtime
-from ..settings import Settings
+from ..settings import RolloutSettings, Settings
 from .counts import CountsFlusher
 from .decider import Decider
 from .observer import watch_folder
@@ -43,8 +43,10 @@ class LivePipeline:
     manifest's generation. Swaps are built off the request path, then one reference rebinds;
     requests in flight finish on the pipeline they started with."""
 
-    def __init__(self, data_dir: pathlib.Path, runtime: Runtime) -> None:
+    def __init__(self, data_dir: pathlib.Path, runtime: Runtime, rollout: RolloutSettings | None = None) -> None:
         self.data_dir = data_dir
+        #: the ``[rollout]`` table: the force header's switch, what a shadow may record
+        self.rollout_settings = rollout or RolloutSettings()
         self.store = ModuleStore(data_dir / "modules")
         self.cache = CompileCache(runtime, data_dir / "cache")
         self.manifests = ManifestStore(data_dir)
@@ -67,7 +69,7 @@ class LivePipeline:
         no generation can be built. A worker (``strict=False``) logs either and boots anyway:
         on the newest generation it can build, else answering 503 until one can be.
         """
-        live = cls(settings.data_dir, runtime)
+        live = cls(settings.data_dir, runtime, settings.rollout)
         try:
             live.seed(settings)
         except HostError as err:
@@ -123,7 +125,8 @@ class LivePipeline:
                     self.problem = None
                 return self.problem is None
             try:
-                pipeline = build_from_manifest(manifest, self.store, self.cache, previous=current)
+                pipeline = build_from_manifest(manifest, self.store, self.cache, previous=current,
+                                               force_header=self.rollout_settings.allow_force_header)
             except HostError as err:
                 self._failed(manifest.generation, err)
                 self._fall_back(manifest.generation)
@@ -159,7 +162,8 @@ class LivePipeline:
             if manifest.generation >= wanted:
                 continue
             try:
-                pipeline = build_from_manifest(manifest, self.store, self.cache)
+                pipeline = build_from_manifest(manifest, self.store, self.cache,
+                                               force_header=self.rollout_settings.allow_force_header)
             except HostError as err:
                 logger.warning("generation %d cannot be loaded either: %s", manifest.generation, err)
                 continue
