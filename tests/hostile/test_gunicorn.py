@@ -2,8 +2,9 @@
 
 One server per worker class and policy holds every hostile stage at once (each misbehaves
 only on its own marker); every case must be answered by the policy within its deadline
-plus 50 ms, leave the worker pids unchanged, be logged with its failure kind, and the next
-request must succeed.
+plus 50 ms (beyond what a normal request through the same stages takes at that moment),
+leave the worker pids unchanged, be logged with its failure kind, and the next request must
+succeed.
 """
 
 from __future__ import annotations
@@ -50,23 +51,28 @@ def test_every_hostile_guest_fails_one_request_and_no_worker(tmp_path, worker_cl
                      case.options.get("timeout_ms", 100)) for case in CASES]
         triggers += [("go", path, {}, True, 100) for path in GO_CASES]
         for name, path, headers, fails, timeout_ms in triggers:
-            elapsed = []
-            # NOTE: a shared 2-core machine can stall any process for a moment; a case passes
-            # when one of up to three tries is answered in time (each is answered right).
+            overrun = []
+            # NOTE: a shared 2-core machine can stall any process for a moment: each try is
+            # timed against a normal request through the same stages right after it (what
+            # the machine's load adds to both), and a case passes when one of up to three
+            # tries is answered within its deadline plus SLACK_S beyond that (each is
+            # answered right).
             for _ in range(3):
                 started = time.monotonic()
                 status, response_headers, body = served.request("GET", path, headers)
-                elapsed.append(time.monotonic() - started)
+                elapsed = time.monotonic() - started
                 if fails and policy == "fail_closed":
                     assert status == 503, (name, status, body[:200])
                     assert response_headers["content-type"] == "application/problem+json"
                     assert json.loads(body)["stage"] == name
                 else:
                     assert status == 200, (name, status, body[:200])
+                started = time.monotonic()
                 assert served.request("GET", "/ok")[0] == 200, name
-                if elapsed[-1] < timeout_ms / 1000 + SLACK_S:
+                overrun.append(elapsed - (time.monotonic() - started) - timeout_ms / 1000)
+                if overrun[-1] < SLACK_S:
                     break
-            assert min(elapsed) < timeout_ms / 1000 + SLACK_S, f"{name}: {[round(e * 1000) for e in elapsed]} ms"
+            assert min(overrun) < SLACK_S, f"{name}: {[round(o * 1000) for o in overrun]} ms past the deadline"
         assert served.worker_pids() == pids
         output = served.output()
         for case in CASES:

@@ -172,8 +172,9 @@ def test_a_deleted_manifest_is_restored_and_the_next_upload_keeps_every_stage(tm
         generation = operator.set_stages([("tag", tagger("version", "1")), ("second", tagger("second", "yes"))])
         assert wait_for(lambda: len(swap_times(served.output(), generation)) == WORKERS, timeout=10)
         operator.manifests.path.unlink()
-        assert wait_for(operator.manifests.path.exists, timeout=10), served.output()
-        assert "manifest.json was missing: restored generation" in served.output()
+        assert wait_for(lambda: "manifest.json was missing: restored generation" in served.output(), timeout=10), \
+            served.output()
+        assert operator.manifests.path.exists()
         kill_one_worker(served)
         for status, body in answers(served, count=20):
             assert status == 200 and body["ctx"] == {"version": "1", "second": "yes"}
