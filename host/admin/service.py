@@ -13,6 +13,7 @@ import os
 from typing import Any, Callable, Mapping
 
 from ..errors import AdminConflict, AdminError, DataDirUnavailable, HostError, ModuleRejected, RegistryError
+from ..metrics import METRICS
 from ..pipeline import Admitted, admit
 from ..registry import Manifest, ManifestError, StageEntry
 from ..registry.rollout import Rollout
@@ -131,6 +132,7 @@ class AdminService:
         check_name(name)
         reason = f"{CONTROLS[action][1]} by {who}" + (f": {note}" if note else "")
         manifest, _ = self._write(lambda m: rollout_controlled(m, name, action, reason))
+        METRICS.rollout_transition(name, CONTROLS[action][1])
         self.live.reload()
         return {**describe(name, manifest.rollouts[name], self.live.data_dir), "generation": manifest.generation,
                 "served_generation": self.live.generation}

@@ -7,6 +7,7 @@ import hashlib
 import json
 
 from .manifest import Manifest, StageEntry
+from .transitions import end_if_active
 
 
 def entries_digest(entries: list[StageEntry]) -> str:
@@ -25,4 +26,9 @@ def reseeded(manifest: Manifest, entries: list[StageEntry]) -> Manifest | None:
         return None
     names = {entry.name for entry in entries}
     kept = [e for e in manifest.stages if e.origin != "config" and e.name not in names]
-    return dataclasses.replace(manifest.with_stages(entries + kept), config_digest=digest)
+    stages = entries + kept
+    for name in list(manifest.rollouts):
+        # NOTE: a stage the config replaces or drops ends its rollout in the same write
+        if manifest.stage(name) != next((e for e in stages if e.name == name), None):
+            manifest = end_if_active(manifest, name, "ended by a change of the config file")
+    return dataclasses.replace(manifest.with_stages(stages), config_digest=digest)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from host.errors import RegistryError
-from host.registry import ManifestStore, StageEntry
+from host.registry import Manifest, ManifestStore, StageEntry
 from host.registry.manifest import KEEP_GENERATIONS
 
 SHA_A, SHA_B = "a" * 64, "b" * 64
@@ -72,3 +72,19 @@ def test_history_keeps_the_last_generations_newest_first(tmp_path):
         store.update(lambda m: m, source="test")
     kept = [m.generation for m in store.history()]
     assert kept == list(range(KEEP_GENERATIONS + 3, 3, -1))
+
+
+def test_a_config_change_ends_the_rollout_of_a_stage_it_replaces():
+    """Reseeding from a changed config never leaves a candidate beside a replaced baseline."""
+    from host.registry import reseeded
+    from host.registry.rollout import Rollout
+    from host.registry.transitions import started
+
+    base = reseeded(Manifest(generation=1), [StageEntry(name="auth", sha256=SHA_A)])
+    candidate = StageEntry(name="auth", sha256=SHA_B, origin="admin").to_json()
+    running = started(base, "auth", Rollout.start("canary", candidate, SHA_A))
+    same = reseeded(running, [StageEntry(name="auth", sha256=SHA_A)])
+    assert same is None or same.active_rollout("auth") is not None
+    changed = reseeded(running, [StageEntry(name="auth", sha256="c" * 64)])
+    assert changed.rollouts["auth"].state == "aborted"
+    assert "config file" in changed.rollouts["auth"].reason
