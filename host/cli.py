@@ -47,24 +47,10 @@ def _add_validate(commands) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     from .admin import announce, prepare_admin
-    from .registry import demo_settings
-    from .server import HostApplication, gunicorn_options
-    from .settings import load_settings
+    from .server import HostApplication, gunicorn_options, probe_bind
 
-    if args.config:
-        settings = load_settings(args.config)
-    else:
-        settings = demo_settings(pathlib.Path(args.data_dir or SERVER_KEYS["data_dir"].default).resolve())
-    overrides = {"bind": args.bind, "workers": args.workers, "worker_class": args.worker_class,
-                 "threads": args.threads, "log_format": args.log_format,
-                 "data_dir": pathlib.Path(args.data_dir).resolve() if args.data_dir else None,
-                 "drop_dir": pathlib.Path(args.drop_dir).resolve() if args.drop_dir else None}
-    given = {k: v for k, v in overrides.items() if v is not None}
-    for key in ("workers", "threads"):
-        complaint = SERVER_KEYS[key].check(given[key]) if key in given else None
-        if complaint:
-            raise HostError(f"--{key} {complaint}, got {given[key]}")
-    settings = dataclasses.replace(settings, **given)
+    settings = _serve_settings(args)
+    probe_bind(settings.bind)  # NOTE: before the token is printed: a bad bind is one line, nothing else
     configure_logging(settings.log_format)
     startup = prepare_admin(settings)  # checks the admin keys; makes a secret when none is set
     settings = startup.settings
@@ -76,16 +62,37 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_settings(args: argparse.Namespace):
+    """The settings ``serve`` runs with: the config file (or the demo) with the flags over it,
+    every server setting checked, folders absolute (log lines name them one way)."""
+    from .registry import demo_settings
+    from .settings import load_settings
+
+    if args.config:
+        settings = load_settings(args.config)
+    else:
+        settings = demo_settings(pathlib.Path(args.data_dir or SERVER_KEYS["data_dir"].default).resolve())
+    overrides = {"bind": args.bind, "workers": args.workers, "worker_class": args.worker_class,
+                 "threads": args.threads, "log_format": args.log_format,
+                 "data_dir": pathlib.Path(args.data_dir) if args.data_dir else None,
+                 "drop_dir": pathlib.Path(args.drop_dir) if args.drop_dir else None}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    for key in ("workers", "threads"):
+        complaint = SERVER_KEYS[key].check(given[key]) if key in given else None
+        if complaint:
+            raise UsageError(f"--{key} {complaint}, got {given[key]}")
+    settings = dataclasses.replace(settings, **given)
+    drop_dir = settings.drop_dir.resolve() if settings.drop_dir else settings.drop_dir
+    return dataclasses.replace(settings, data_dir=settings.data_dir.resolve(), drop_dir=drop_dir)
+
+
 def _validate(args: argparse.Namespace) -> int:
     from .pipeline import admit
     from .registry import read_module_file
     from .runtime import Runtime
     from .settings import StageSettings
 
-    try:
-        config = json.loads(args.config)
-    except json.JSONDecodeError as err:
-        raise HostError(f"--config is not valid JSON: {err}") from err
+    config = _config_object(args.config)
     path = pathlib.Path(args.module)
     settings = StageSettings(name=path.stem.replace(" ", "_") or "module", module=path, config=config)
     admitted = admit(settings, read_module_file(path), Runtime())
@@ -111,8 +118,13 @@ def _add_client_commands(commands) -> None:
                             _upload)
     upload.add_argument("module", metavar="MODULE", help="a .wasm file")
     upload.add_argument("--name", help="stage name (default: the file name without .wasm)")
-    upload.add_argument("--position", type=int, metavar="N", help="0-based place in the pipeline")
+    upload.add_argument("--position", type=int, metavar="N",
+                        help="0-based place in the pipeline (default: a new stage goes last, after every "
+                             "stage; a new version keeps its stage's place; --position 0 runs it first, "
+                             "where an auth stage belongs)")
     _add_module_flags(upload)
+    upload.epilog = ("Settings and --config left out keep the stage's current values when the upload "
+                     "replaces a stage; a new stage gets the defaults shown.")
     listing = _client_parser(commands, "list", "show the pipeline, or one stage's kept versions", _list)
     listing.add_argument("name", nargs="?", metavar="NAME", help="a stage: list its versions")
     rollback = _client_parser(commands, "rollback", "make a stage's previous (or a given) version active again",
@@ -131,7 +143,8 @@ def _add_module_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="JSON", help="the stage config as a JSON object, or @FILE")
     for key in SETTING_KEYS:
         parser.add_argument(f"--{key.replace('_', '-')}", dest=key, metavar=key.upper().split("_")[-1]
-                            if key != "on_error" else "POLICY", help=STAGE_KEYS[key].doc)
+                            if key != "on_error" else "POLICY",
+                            help=f"{STAGE_KEYS[key].doc} Default for a new stage: {STAGE_KEYS[key].default}.")
     parser.add_argument("--sample", metavar="FILE", action="append", default=[],
                         help="JSON file with one sample request (or a list) to probe the module with; repeatable")
 
@@ -273,6 +286,17 @@ def _rollout_control(args: argparse.Namespace) -> int:
 
     print(format_rollout_control(_client(args).control_rollout(args.name, args.action, args.reason)))
     return 0
+
+
+def _config_object(value: str) -> dict:
+    """``--config``: a JSON object given inline or as @FILE, checked as every stage config is."""
+    from .settings import check_config
+
+    config = json.loads(_json_arg(value, "--config"))
+    complaint = check_config(config, "--config")
+    if complaint:
+        raise UsageError(complaint)
+    return config
 
 
 def _read_text(path: pathlib.Path, what: str) -> str:

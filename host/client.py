@@ -253,8 +253,9 @@ def _ended(result: Mapping[str, Any]) -> str:
 
 
 def format_rollback(result: Mapping[str, Any]) -> str:
-    return (f"{result['name']}: rolled back from {short(result['previous'])} to {short(result['sha256'])} "
-            f"(generation {result['generation']})" + _ended(result))
+    change = (f"rolled back from {short(result['previous'])} to {short(result['sha256'])}" if result["previous"]
+              else f"back in the pipeline at {short(result['sha256'])} (it had been removed)")
+    return f"{result['name']}: {change} (generation {result['generation']})" + _ended(result)
 
 
 def format_remove(result: Mapping[str, Any]) -> str:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import ipaddress
 import logging
 import multiprocessing
 import os
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -168,4 +171,61 @@ def gunicorn_options(settings: Settings) -> dict:
         "timeout": WORKER_TIMEOUT_S,  # above every stage's timeout_ms (settings.MAX_TIMEOUT_MS)
         "accesslog": None,
         "proc_name": "mwhost",
+        **control_socket_options(settings),
     }
+
+
+#: the longest path a unix socket may have on Linux (sun_path is 108 bytes with its NUL)
+MAX_SOCKET_PATH = 107
+
+
+def control_socket_options(settings: Settings) -> dict:
+    """gunicorn's control socket (``gunicornc``) under this server's data dir, so two hosts on
+    one machine never share ``~/.gunicorn/gunicorn.ctl``; off when that path is too long for a
+    unix socket."""
+    path = settings.data_dir.resolve() / "gunicorn.ctl"
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH:
+        return {"control_socket_disable": True}
+    return {"control_socket": str(path), "control_socket_mode": 0o600}
+
+
+def check_bind(bind: str) -> tuple[str, int]:
+    """(host, port) of a ``HOST:PORT`` bind address, or a HostError saying what to write.
+    All interfaces only when asked for by name (``0.0.0.0:PORT`` or ``[::]:PORT``)."""
+    host, sep, port_text = bind.rpartition(":")
+    if not sep or not host and not port_text:
+        raise HostError(f"bind {bind!r} must be HOST:PORT, e.g. 127.0.0.1:8000")
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise HostError(f"bind {bind!r}: the port must be a number from 1 to 65535, got {port_text!r}")
+    if not host:
+        raise HostError(f"bind {bind!r} has no host: write 127.0.0.1:{port_text} for this machine only, "
+                        f"or 0.0.0.0:{port_text} to listen on all interfaces")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError as err:
+            raise HostError(f"bind {bind!r}: {host!r} is not an IPv6 address") from err
+    return host, int(port_text)
+
+
+def probe_bind(bind: str) -> None:
+    """Bind the address once and let it go, so a port in use or a host that does not resolve
+    is one clear error before anything starts (gunicorn would retry it for 5 s). A
+    ``unix:PATH`` bind is gunicorn's to check."""
+    if bind.startswith("unix:"):
+        return
+    host, port = check_bind(bind)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as err:
+        raise HostError(f"bind {bind!r}: cannot resolve the host {host!r} ({err.strerror})") from err
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does
+        try:
+            probe.bind(address)
+        except OSError as err:
+            why = "the port is in use" if err.errno == errno.EADDRINUSE else \
+                "this machine has no such address" if err.errno == errno.EADDRNOTAVAIL else err.strerror
+            raise HostError(f"cannot listen on {bind}: {why}") from err

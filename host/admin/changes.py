@@ -7,6 +7,7 @@ so concurrent admin calls (in any worker) never lose each other's writes. Each r
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable
 
 from ..errors import AdminBadRequest, AdminConflict, AdminNotFound
@@ -55,12 +56,13 @@ def check_position(position: int | None, others: int, name: str) -> None:
 
 def rolled_back(manifest: Manifest, name: str, sha256: str | None, keep: int) -> Manifest:
     """Stage ``name`` back at its newest earlier version, or at the kept version ``sha256``
-    (a unique prefix will do). A removed stage comes back, last in the pipeline."""
+    (a unique prefix will do). A removed stage comes back at the place it was removed from
+    (last when the pipeline has fewer stages now)."""
     target = rollback_target(manifest, name, sha256)
     stages = list(manifest.stages)
     index = next((i for i, e in enumerate(stages) if e.name == name), None)
     if index is None:
-        stages.append(target)
+        stages.insert(min(manifest.removed_from.get(name, len(stages)), len(stages)), target)
     else:
         stages[index] = target
     return manifest.with_stages(stages, keep)
@@ -90,10 +92,12 @@ def rollback_target(manifest: Manifest, name: str, sha256: str | None) -> StageE
 
 
 def removed(manifest: Manifest, name: str, keep: int) -> Manifest:
-    """The pipeline without stage ``name`` (its version stays kept for a rollback)."""
+    """The pipeline without stage ``name`` (its version and its place stay kept for a rollback)."""
     if manifest.stage(name) is None:
         raise AdminNotFound(f"there is no stage {name!r} in the pipeline (stages: {_names(manifest)})", stage=name)
-    return manifest.with_stages([e for e in manifest.stages if e.name != name], keep)
+    place = next(i for i, e in enumerate(manifest.stages) if e.name == name)
+    without = manifest.with_stages([e for e in manifest.stages if e.name != name], keep)
+    return dataclasses.replace(without, removed_from={**without.removed_from, name: place})
 
 
 def reordered(manifest: Manifest, order: list[str]) -> Manifest:

@@ -19,7 +19,6 @@ from .auth import DEFAULT_TTL_S, SCOPE, SECRET_ENV, Authenticator, mint_token
 from .signatures import TrustedKeys
 
 
-
 @dataclasses.dataclass(frozen=True)
 class AdminStartup:
     """The settings the workers get, and the token printed for a generated secret (or None)."""
@@ -47,9 +46,9 @@ def announce(startup: AdminStartup, bind: str) -> str:
     if startup.token is not None:
         hours = DEFAULT_TTL_S // 3600
         lines += [
-            f"mwhost: no admin secret configured (${SECRET_ENV}, [admin] jwt_secret or jwt_public_key):",
-            "mwhost: generated one for this run. Admin token (scope "
-            f"{SCOPE}, valid {hours} h, void when serve stops):",
+            f"mwhost: no admin secret is configured (${SECRET_ENV}, [admin] jwt_secret or jwt_public_key), "
+            "so this run made a random one.",
+            f"mwhost: admin token for this run (scope {SCOPE}, valid {hours} h, void when serve stops):",
             "",
             f"    export MWHOST_URL=http://{bind} MWHOST_TOKEN={startup.token}",
             f"    curl -H \"Authorization: Bearer $MWHOST_TOKEN\" $MWHOST_URL/_admin/pipeline",

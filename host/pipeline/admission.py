@@ -119,6 +119,9 @@ def run_probes(stage: Stage, samples: Iterable[dict[str, Any]] = ()) -> int:
                 stage.on_response(state, response)
         except STAGE_FAILURES as err:
             kind = getattr(err, "kind", "abi")
+            logged = getattr(err, "guest_log", None)
+            said = f"; the guest logged: {' | '.join(logged)}" if logged else ""
             raise ModuleRejected(f"{label} ({message['method']} {message['path']}) failed in the {phase} "
-                                 f"phase ({kind}): {err}", check="probe", probe=label, failure=kind) from err
+                                 f"phase ({kind}): {err}{said}", check="probe", probe=label, failure=kind,
+                                 guest_log=list(logged or ())) from err
     return len(probes)

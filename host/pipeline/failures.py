@@ -25,6 +25,7 @@ def annotate(err: BaseException, instance) -> None:
         return
     stderr = list(instance.log.last_stderr)
     err.guest_stderr = stderr  # type: ignore[attr-defined]
+    err.guest_log = instance.log.recent  # type: ignore[attr-defined]
     out_of_memory = any("out of memory" in line for line in stderr)  # Go's runtime says so
     if out_of_memory or (isinstance(err, GuestTrap) and instance.memory_exhausted()):
         err.kind = "memory"  # type: ignore[attr-defined]

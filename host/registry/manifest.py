@@ -100,6 +100,8 @@ class Manifest:
     written_at: float = 0.0
     #: per stage name, its latest rollout (active or ended; docs/rollouts.md)
     rollouts: Mapping[str, Rollout] = field(default_factory=dict)
+    #: per removed stage name, the 0-based place it had (a rollback puts it back there)
+    removed_from: Mapping[str, int] = field(default_factory=dict)
 
     def stage(self, name: str) -> StageEntry | None:
         return next((entry for entry in self.stages if entry.name == name), None)
@@ -121,7 +123,8 @@ class Manifest:
         names = [entry.name for entry in stages]
         if len(set(names)) != len(names):
             raise ManifestError(f"stage names must be unique, got {names}")
-        return dataclasses.replace(self, stages=tuple(stages),
+        removed_from = {n: i for n, i in self.removed_from.items() if n not in names}
+        return dataclasses.replace(self, stages=tuple(stages), removed_from=removed_from,
                                    versions={n: tuple(v) for n, v in versions.items()})
 
     def body(self) -> dict[str, Any]:
@@ -134,6 +137,8 @@ class Manifest:
             "stages": [entry.to_json() for entry in self.stages],
             "versions": {name: [e.to_json() for e in kept] for name, kept in sorted(self.versions.items())},
             "rollouts": {name: rollout.to_json() for name, rollout in sorted(self.rollouts.items())},
+            # NOTE: only when there is one, so manifests without removals keep their bytes
+            **({"removed_from": dict(sorted(self.removed_from.items()))} if self.removed_from else {}),
         }
 
     def to_bytes(self) -> bytes:
@@ -164,6 +169,7 @@ class Manifest:
                 source=str(body.get("source", "")),
                 written_at=float(body.get("written_at", 0.0)),
                 rollouts={name: Rollout.from_json(r) for name, r in body.get("rollouts", {}).items()},
+                removed_from={str(name): int(i) for name, i in body.get("removed_from", {}).items()},
             )
         except RolloutError as err:
             raise ManifestError(str(err)) from err

@@ -9,6 +9,10 @@ logger = logging.getLogger("mwhost.guest")
 _LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR}
 _STREAM_LEVEL = {"stdout": logging.INFO, "stderr": logging.WARNING}
 _KEPT_LINES = 5
+#: what a call's failure report carries of everything the guest logged in it (mw.log, stdout,
+#: stderr): the last lines, at most this many and this many bytes
+RECENT_LINES = 10
+RECENT_BYTES = 2048
 # NOTE: guest text is untrusted: escape control characters so it cannot forge log lines.
 _ESCAPE_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F) if c != 0x09}
 
@@ -17,11 +21,12 @@ class GuestLog:
     """Attributes every line to its stage and version and drops what exceeds the per-call budget.
 
     ``begin_call`` resets the budget; ``end_call`` flushes partial stream lines and reports
-    what was dropped. The last stderr lines are kept for failure reports.
+    what was dropped. The last stderr lines, and the last lines of any source (``recent``),
+    are kept for failure reports.
     """
 
     __slots__ = ("label", "budget", "used", "dropped", "_partial", "_first_stderr", "_tail_stderr",
-                 "_extra")
+                 "_recent", "_extra")
 
     def __init__(self, label: str, budget: int, version: str = "") -> None:
         self.label = label
@@ -33,12 +38,20 @@ class GuestLog:
         self._partial = {"stdout": b"", "stderr": b""}
         self._first_stderr: str | None = None
         self._tail_stderr: list[str] = []
+        self._recent: list[str] = []
 
     def begin_call(self) -> None:
         self.used = 0
         self.dropped = 0
         self._first_stderr = None
         self._tail_stderr = []
+        self._recent = []
+
+    @property
+    def recent(self) -> list[str]:
+        """The current call's last log lines, each as ``source: text`` (bounded: RECENT_LINES,
+        RECENT_BYTES), for a refusal's or failure's report."""
+        return list(self._recent)
 
     @property
     def last_stderr(self) -> list[str]:
@@ -84,7 +97,14 @@ class GuestLog:
             if self._first_stderr is None:
                 self._first_stderr = text
             self._tail_stderr = (self._tail_stderr + [text])[-_KEPT_LINES:]
+        self._keep_recent(f"{source}: {text}")
         logger.log(level, "[%s] %s: %s", self.label, source, text, extra=self._extra)
+
+    def _keep_recent(self, entry: str) -> None:
+        recent = (self._recent + [entry[:RECENT_BYTES]])[-RECENT_LINES:]
+        while sum(len(line) for line in recent) > RECENT_BYTES:
+            recent.pop(0)
+        self._recent = recent
 
     def line(self, level: int, data: bytes) -> None:
         """One ``mw.log`` line."""

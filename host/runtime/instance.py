@@ -127,7 +127,7 @@ class GuestInstance:
         finally:
             self._leave()
         if status != 0:
-            detail = f"; guest stderr: {' | '.join(self.log.last_stderr)}" if self.log.last_stderr else ""
+            detail = f"; the guest logged: {' | '.join(self.log.recent)}" if self.log.recent else ""
             raise GuestLoadError(f"mw_init refused the config (returned {status}){detail}")
 
     def on_request(self, request: bytes) -> bytes:

@@ -87,7 +87,7 @@ class LivePipeline:
     def seed(self, settings: Settings) -> None:
         """Write the config's stages into the manifest when the config changed since it was
         last seeded; each stage is admitted first (a refusal raises StageLoadError)."""
-        config = [(stage, read_module_file(stage.module)) for stage in settings.middleware]
+        config = [(stage, _config_module(settings, stage)) for stage in settings.middleware]
         entries = [StageEntry.from_settings(stage, _digest(wasm), "config") for stage, wasm in config]
         if reseeded(self.manifests.read_good() or Manifest(), entries) is None:
             return
@@ -280,3 +280,12 @@ class UnloadableStage:
 def unavailable(reason: str) -> Pipeline:
     """A pipeline (generation 0) that answers 503 to every request until one can be loaded."""
     return Pipeline((UnloadableStage(reason),), 0)
+
+
+def _config_module(settings: Settings, stage) -> bytes:
+    """The bytes of a configured stage's module; a missing file names the stage and the config."""
+    try:
+        return read_module_file(stage.module)
+    except HostError as err:
+        raise StageLoadError(f"{settings.source}: stage {stage.name!r}: {err} (module paths are relative "
+                             "to the config file)") from err
