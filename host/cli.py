@@ -361,7 +361,10 @@ def _sign(args: argparse.Namespace) -> int:
     wasm = read_module_file(pathlib.Path(args.module))
     key = load_private_key(pathlib.Path(args.key))
     out = pathlib.Path(args.out or f"{args.module}.sig")
-    out.write_text(encode_signature(sign(wasm, key)) + "\n")
+    try:
+        out.write_text(encode_signature(sign(wasm, key)) + "\n")
+    except OSError as err:
+        raise HostError(f"cannot write the signature {out}: {err.strerror or err}") from err
     print(f"wrote {out}: Ed25519 signature over sha256 {hashlib.sha256(wasm).hexdigest()} "
           f"(key {fingerprint(key.public_key())})")
     return 0

@@ -110,8 +110,11 @@ def keygen(out: str | os.PathLike) -> tuple[pathlib.Path, pathlib.Path]:
                                 serialization.NoEncryption())
     public = key.public_key().public_bytes(serialization.Encoding.PEM,
                                            serialization.PublicFormat.SubjectPublicKeyInfo)
-    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out_file:
-        out_file.write(private)
-    public_path.write_bytes(public)
+    try:
+        fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out_file:
+            out_file.write(private)
+        public_path.write_bytes(public)
+    except OSError as err:
+        raise ConfigError(f"cannot write the key pair {out}.key/.pub: {err.strerror or err}") from err
     return private_path, public_path
