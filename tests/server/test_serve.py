@@ -136,3 +136,27 @@ def test_serve_refuses_a_thread_count_out_of_range_naming_the_flag(tmp_path):
     assert result.returncode == 2 and "--threads must be greater than 0" in result.stderr
     result = run_to_exit(tmp_path, "--threads", "100")
     assert result.returncode == 2 and "--threads must be at most 64" in result.stderr
+
+
+def _appears(path, timeout_s: float = 30.0) -> bool:
+    """Wait (bounded) until ``path`` exists: gunicorn opens its control socket once the master runs."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_two_hosts_on_one_machine_each_have_their_own_control_socket(tmp_path):
+    """Two ``mwhost serve`` at once serve side by side, each with gunicorn's control socket in its
+    own data dir, and name their drop folder by its absolute path."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with serve(tmp_path / "a", workers=1) as one, serve(tmp_path / "b", workers=1) as two:
+        for served, folder in ((one, tmp_path / "a"), (two, tmp_path / "b")):
+            assert _appears(folder / "data" / "gunicorn.ctl")
+            assert served.request("GET", "/hello")[0] == 200
+            assert f"watching the drop folder {folder / 'data' / 'drop'} " in served.log.read_text()
