@@ -3,6 +3,7 @@ what to fix, nothing on stdout, never a traceback (issue 14)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -74,6 +75,16 @@ WRONG = [
     ("token-missing-key", ["token", "--key", "missing.key"]),
     ("token-missing-config", ["token", "--config", "missing.toml"]),
 ]
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored():
+    """``main`` configures root logging as ``mwhost`` does; put pytest's back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ settings are checked and absolute."""
 from __future__ import annotations
 
 import argparse
+import logging
 import pathlib
 
 import pytest
@@ -32,6 +33,16 @@ def _logging_guest(words: str, *, init: bool) -> bytes:
     if init:
         return guest(imports=LOG_IMPORT, data=data, init=f"{logs} (i32.const 1)")
     return guest(f"{logs} (unreachable)", imports=LOG_IMPORT, data=data)
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored():
+    """``main`` configures root logging as ``mwhost`` does; put pytest's back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="module")
