@@ -241,7 +241,9 @@ class MessageCall:
         if error or trap:
             _raise_failure(error, trap)
         ptr = alloc_vals[0] & _U32
-        memory.refresh()
+        # PERF: GuestMemory.refresh written out: one FFI call, a Python call only on growth
+        if _memory_data_size(context, memory._memory) != memory._size:
+            memory.refresh()
         if ptr == 0 and size:
             raise AbiError(f"mw_alloc({size}) returned 0")
         if ptr + size > memory._size:
@@ -255,7 +257,8 @@ class MessageCall:
         if error or trap:
             _raise_failure(error, trap)
         packed = vals[0]
-        memory.refresh()
+        if _memory_data_size(context, memory._memory) != memory._size:
+            memory.refresh()
         if packed == 0:
             raise AbiError("the guest returned 0 where a message is required")
         out_ptr, out_len = packed >> 32, packed & _U32
