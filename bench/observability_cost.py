@@ -70,6 +70,7 @@ def build(folder: pathlib.Path) -> dict:
             stage_module.stage_tracer = original
         if not metered:
             built._meters = {"request": NullMeter(), "response": NullMeter()}
+            built._request_meter = built._meters["request"]
         return built
 
     def call(built):

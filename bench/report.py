@@ -15,7 +15,20 @@ def targets(r: dict) -> list[dict]:
     if "stage_cost" in r:
         d = r["stage_cost"]["summary"]
         shared, call = d["shared_python_us"], d["call_us"]
-        for other, goal, key_call, key_stage in (("Extism", 2.0, "call_extism", "stage_extism_over_rust"),
+        rust, go = d["added_us"]["rust"], d["added_us"]["go"]
+        found.append({
+            "target": "the Rust add_header stage adds <= 15 us per request (1 KiB of request headers)",
+            "measured": f"{rust:.1f} us", "met": rust <= 15.0,
+            "cause": (f"the guest call alone is {call['call_fast']:.1f} us; the rest, {shared:.1f} us, is the host's "
+                      f"Python work per request (bench/stage_breakdown.py splits it by step)"),
+        })
+        found.append({
+            "target": "the Go stage within 1.5x of the Rust stage (added per request)",
+            "measured": f"{go / rust:.2f}x ({go:.1f} vs {rust:.1f} us)", "met": go <= 1.5 * rust,
+            "cause": "the Go guest's own work (TinyGo/Go runtime, msgpack decode) above the Rust guest's",
+        })
+        # NOTE: issue 13 raised the Extism goal to 4x (from 2x) for the whole stage
+        for other, goal, key_call, key_stage in (("Extism", 4.0, "call_extism", "stage_extism_over_rust"),
                                                  ("public API", 12.0, "call_public", "stage_public_over_rust")):
             call_ratio = call[key_call] / call["call_fast"]
             bound = (shared + call[key_call]) / (shared + call["call_fast"])

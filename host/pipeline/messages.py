@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ..abi.messages import Action
+from ..abi.messages import CONTINUE, Action
 
 HeaderList = list  # list[tuple[str, str]], names lower case
 
@@ -13,7 +13,8 @@ class RequestState:
     """One request as the stages see it, plus what the pipeline owes the response phase."""
 
     __slots__ = ("method", "path", "query", "headers", "remote_addr", "scheme", "ctx",
-                 "ran", "response_calls", "edited_names", "edited_target", "variants", "shadows")
+                 "ran", "response_calls", "edited_names", "edited_target", "variants", "shadows",
+                 "message")
 
     def __init__(self, method: str, path: str, query: str, headers: HeaderList,
                  remote_addr: str, scheme: str) -> None:
@@ -35,6 +36,9 @@ class RequestState:
         self.variants: dict | None = None
         # shadow jobs (host/pipeline/shadow.py) for the web layer to hand over; None without any
         self.shadows: list | None = None
+        # PERF: the packed Request the stages are sent, made by the first stage that needs it
+        # and reused until an edit; change the request only through ``apply`` (or reset this).
+        self.message: bytes | None = None
 
     def request_id(self) -> str | None:
         """The request's id for logs: a stage's ``request_id`` ctx, else ``x-request-id``."""
@@ -45,8 +49,11 @@ class RequestState:
 
     def apply(self, action: Action) -> None:
         """Apply a ``continue`` action's request edits and ctx."""
+        if action is CONTINUE:
+            return  # PERF: the shared bare continue (the common case) changes nothing
         if action.remove_headers or action.set_headers:
             self.headers = edit_headers(self.headers, action.remove_headers, action.set_headers)
+            self.message = None  # each edit means the next stage gets the request packed again
             if action.remove_headers:
                 self.edited_names.update(action.remove_headers)
             if action.set_headers:
@@ -54,11 +61,14 @@ class RequestState:
         if action.path is not None:
             self.path = action.path
             self.edited_target = True
+            self.message = None
         if action.query is not None:
             self.query = action.query
             self.edited_target = True
+            self.message = None
         if action.ctx:
             self.ctx.update(action.ctx)
+            self.message = None
 
 
 class ResponseState:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..abi.messages import Action
+from ..abi.messages import CONTINUE, Action
 from .messages import RequestState, ResponseState, edit_headers, stage_failed
 from .stage import STAGE_FAILURES, Stage
 
@@ -31,9 +31,11 @@ class Pipeline:
                 return Action(respond=True, status=status, headers=headers, body=body)
             if action.respond:
                 return action
-            state.apply(action)
+            if action is not CONTINUE:  # PERF: a bare continue edits nothing
+                state.apply(action)
             state.ran.append((stage, action.response_headers))
-            state.response_calls = state.response_calls or stage.has_on_response
+            if stage.has_on_response:
+                state.response_calls = True
         return None
 
     def close(self) -> None:

@@ -70,7 +70,7 @@ class Stage:
 
     __slots__ = ("settings", "name", "module", "version", "label", "fail_open", "key",
                  "has_on_response", "limits", "_config", "_idle", "_actions", "_response_actions",
-                 "_failures", "_backoff_until", "_backoff_s", "live_instances", "_meters",
+                 "_failures", "_backoff_until", "_backoff_s", "live_instances", "_meters", "_request_meter",
                  "_tracer", "__weakref__")
 
     def __init__(self, settings: StageSettings, module: GuestModule, *, isolated: bool = False) -> None:
@@ -100,6 +100,7 @@ class Stage:
         else:
             self._meters = {phase: METRICS.meter(self.name, self.version, phase) for phase in ("request", "response")}
             METRICS.track_instances(self.name, self.version, weakref.ref(self))
+        self._request_meter = self._meters["request"]
         self._tracer = None
 
     @classmethod
@@ -190,25 +191,37 @@ class Stage:
 
     # ---- calls --------------------------------------------------------------------------
 
-    def on_request(self, state: RequestState) -> Action:
-        started = time.perf_counter()
+    def on_request(self, state: RequestState, _clock=time.perf_counter) -> Action:
+        # PERF: the per-request stage call, flat: the clock bound as a default, the pool's
+        # pop inline, the request packed once per request (``state.message``, reset by
+        # ``RequestState.apply`` on an edit), the decoded-output cache read inline.
+        started = _clock()
+        meter = self._request_meter
         try:
-            slot = self._acquire()
-        except BaseException:
-            self._meters["request"].record(time.perf_counter() - started, False)
-            raise
+            slot = self._idle.pop()
+        except IndexError:
+            try:
+                slot = self._replacement()
+            except BaseException:
+                meter.record(_clock() - started, False)
+                raise
         try:
-            message = slot.codec.encode_request(
-                state.method, state.path, state.query, state.headers,
-                state.remote_addr, state.scheme, state.ctx)
-            action = _decoded(slot.instance.on_request(message), self._actions, decode_action)
+            message = state.message
+            if message is None:
+                message = state.message = slot.codec.encode_request(
+                    state.method, state.path, state.query, state.headers,
+                    state.remote_addr, state.scheme, state.ctx)
+            raw = slot.instance.on_request(message)
+            action = self._actions.get(raw)
+            if action is None:
+                action = _decoded(raw, self._actions, decode_action)
         except BaseException as err:
             annotate(err, slot.instance)
             self._discard(slot)  # its memory may be half-written: never reuse it
-            self._meters["request"].record(time.perf_counter() - started, False)
+            meter.record(_clock() - started, False)
             raise
         self._idle.append(slot)
-        self._meters["request"].record(time.perf_counter() - started, True)
+        meter.record(_clock() - started, True)
         return action
 
     def on_response(self, state: RequestState, response: ResponseState) -> ResponseAction:

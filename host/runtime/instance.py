@@ -132,12 +132,23 @@ class GuestInstance:
 
     def on_request(self, request: bytes) -> bytes:
         """Request in, the raw Action bytes out (validated by the caller's codec)."""
-        self._enter()
+        # PERF: the per-request call, with ``_enter`` written out (one Python call less);
+        # keep the two in step.
+        if self.closed:
+            raise GuestError("the instance is closed")
+        log = self.log
+        log.begin_call()
+        clock = self._call_clock
+        if clock is not None:
+            clock.started_ns = monotonic_ns()
+        set_epoch_deadline(self._context, self._deadline)
+        if self._fuel:
+            set_fuel(self._context, self._fuel)
         try:
             return self._on_request(request, self._max_output)
         finally:
-            if self.log.pending:
-                self.log.end_call()
+            if log.pending:
+                log.end_call()
 
     def on_response(self, response: bytes) -> bytes:
         """Response in, the raw ResponseAction bytes out; only when the module exports it."""

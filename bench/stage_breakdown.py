@@ -1,0 +1,179 @@
+"""Where one stage's cost goes: the per-step breakdown and the issue-13 targets (issue 13).
+
+Whole requests through ``host.create_app(config)`` (16 request headers of ~60 bytes, a GET),
+interleaved in one process, for two apps: the demo echo (``create_app`` without an app) and
+a trivial app (a sink answering "ok", the pipeline added with ``create_app(config, app)``).
+Each app is built with no stage, one WAT no-op stage, and 1 and 3 Rust add_header stages
+(each with its own header names). The step rows time, alone and with the same inputs, each
+piece of work the middleware does per stage call, so their sum can be set against the
+whole-request difference.
+
+Usage: .venv/bin/python bench/stage_breakdown.py [--rounds N] [--calls N] [--smoke]
+"""
+
+from __future__ import annotations
+
+import gc
+import pathlib
+import sys
+import tempfile
+import time
+
+import falcon
+import falcon.testing
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+from bench import harness  # noqa: E402
+from host import create_app, testing  # noqa: E402
+from host.abi.codec import decode_action  # noqa: E402
+from host.pipeline import RequestState  # noqa: E402
+from host.registry import example_module  # noqa: E402
+from host.runtime import default_runtime  # noqa: E402
+from host.web.wsgi_headers import environ_headers  # noqa: E402
+
+APPS = ("echo", "trivial")
+PIPELINES = ("none", "wat_noop", "rust1", "rust3")
+
+
+def sixteen_headers() -> dict[str, str]:
+    """16 request headers of ~60 bytes each (name + value)."""
+    return {f"X-Bench-Header-{i:02d}": "v" * 40 + f"-{i:02d}" for i in range(16)}
+
+
+class Ok:
+    def __call__(self, req: falcon.Request, resp: falcon.Response, **_: str) -> None:
+        resp.text = "ok"
+
+
+def _rust(index: int) -> tuple:
+    config = {"request_headers": {f"x-demo-{index}": "1"}, "response_headers": {f"x-mwhost-{index}": "wasm"}}
+    return (f"rust{index}", example_module("add_header"), {"config": config})
+
+
+def _stages(pipeline: str) -> tuple:
+    if pipeline == "none":
+        return ()
+    if pipeline == "wat_noop":
+        return (("noop", testing.reference_guest("noop"), {}),)
+    return tuple(_rust(i) for i in range(int(pipeline[-1])))
+
+
+def _app(folder: pathlib.Path, kind: str, pipeline: str) -> falcon.App:
+    settings = testing.pipeline_settings(folder / f"{kind}-{pipeline}", *_stages(pipeline),
+                                         data_dir=folder / "data")
+    if kind == "echo":
+        return create_app(settings)
+    trivial = falcon.App()
+    trivial.add_sink(Ok(), r"/")
+    return create_app(settings, trivial)
+
+
+def _wsgi(app: falcon.App, environ: dict):
+    def start_response(status, headers, exc_info=None):
+        return None
+
+    def run() -> None:
+        for _ in app(dict(environ), start_response):
+            pass
+    return run
+
+
+def _steps(app: falcon.App, environ: dict) -> dict:
+    """The per-stage steps alone, on the one-stage WAT no-op app's own objects."""
+    middleware = next(m for m in app._unprepared_middleware if hasattr(m, "holder"))
+    stage = middleware.holder.current.stages[0]
+    slot = stage._idle[0]
+    headers = environ_headers(environ)
+    state = RequestState("GET", "/bench/items", "limit=10", headers, "127.0.0.1", "http")
+    message = slot.codec.encode_request("GET", "/bench/items", "limit=10", headers, "127.0.0.1", "http", {})
+    raw = slot.instance.on_request(message)
+    action = decode_action(raw)
+    meter = stage._meters["request"]
+    req = falcon.Request(dict(environ))
+    return {
+        "step_environ_headers": lambda: environ_headers(environ),
+        "step_request_state": lambda: RequestState(req.method, req.path, req.query_string, headers,
+                                                   req.remote_addr or "", req.scheme),
+        "step_encode_request": lambda: slot.codec.encode_request(
+            "GET", "/bench/items", "limit=10", headers, "127.0.0.1", "http", {}),
+        "step_guest_call": lambda: slot.instance.on_request(message),
+        "step_decode_uncached": lambda: decode_action(raw),
+        "step_apply": lambda: state.apply(action),
+        "step_meter_and_clock": lambda: meter.record(time.perf_counter() - time.perf_counter(), True),
+        "step_stage_call": lambda: stage.call_request(state),
+        "step_pipeline": lambda: middleware.holder.current.on_request(
+            RequestState("GET", "/bench/items", "limit=10", headers, "127.0.0.1", "http")),
+    }
+
+
+def build(folder: pathlib.Path) -> dict:
+    environ = falcon.testing.create_environ(path="/bench/items", query_string="limit=10",
+                                            headers=sixteen_headers())
+    scenarios = {}
+    for kind in APPS:
+        for pipeline in PIPELINES:
+            app = _app(folder, kind, pipeline)
+            result = falcon.testing.TestClient(app).simulate_get("/bench/items", query_string="limit=10",
+                                                                 headers=sixteen_headers())
+            assert result.status_code == 200, (kind, pipeline, result.text)
+            if pipeline.startswith("rust"):
+                assert result.headers.get("x-mwhost-0") == "wasm", (kind, pipeline)
+            scenarios[f"{kind}_{pipeline}"] = _wsgi(app, environ)
+            if kind == "trivial" and pipeline == "wat_noop":
+                scenarios.update(_steps(app, environ))
+    return scenarios
+
+
+def run(rounds: int, calls: int, warmup: int) -> dict:
+    with tempfile.TemporaryDirectory() as folder:
+        scenarios = build(pathlib.Path(folder))
+        try:
+            return harness.measure(scenarios, rounds, calls, warmup=warmup)
+        finally:
+            scenarios.clear()
+            gc.collect()
+            default_runtime().close_instances()
+
+
+def summary(results: dict) -> dict:
+    """Added cost over the same app without stages, per app and pipeline."""
+    added = {}
+    for kind in APPS:
+        base = results[f"{kind}_none"]["median_us"]
+        for pipeline in PIPELINES[1:]:
+            added[f"{kind}_{pipeline}"] = results[f"{kind}_{pipeline}"]["median_us"] - base
+    further = {kind: (added[f"{kind}_rust3"] - added[f"{kind}_rust1"]) / 2 for kind in APPS}
+    return {"added_us": added, "further_rust_stage_us": further}
+
+
+def report(results: dict, rounds: int, calls: int) -> str:
+    d = summary(results)
+    rows = "\n".join(f"| {name} | {v['median_us']:.2f} | {v['p10_us']:.2f} | {v['p90_us']:.2f} | "
+                     f"{d['added_us'].get(name, 0.0):+.2f} |"
+                     for name, v in results.items() if not name.startswith("step_"))
+    steps = "\n".join(f"| {name[5:]} | {v['median_us']:.2f} | {v['p10_us']:.2f} | {v['p90_us']:.2f} |"
+                      for name, v in results.items() if name.startswith("step_"))
+    return f"""# Stage cost breakdown (create_app, 16 request headers of ~60 bytes)
+
+{{header}}{rounds} interleaved rounds of {calls} calls per scenario; per-call medians.
+
+| app_pipeline (whole request through create_app) | median us | p10 us | p90 us | added vs no stage, us |
+|---|---|---|---|---|
+{rows}
+
+Each further Rust stage: echo {d['further_rust_stage_us']['echo']:+.2f} us,
+trivial {d['further_rust_stage_us']['trivial']:+.2f} us.
+
+| step alone (one WAT no-op stage, trivial app) | median us | p10 us | p90 us |
+|---|---|---|---|
+{steps}
+"""
+
+
+def main() -> None:
+    harness.measured_main("stage_breakdown", __doc__, run, report, rounds=30, calls=2000)
+
+
+if __name__ == "__main__":
+    main()
