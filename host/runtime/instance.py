@@ -15,6 +15,10 @@ from .module import GuestModule
 from .stores import StoreState
 
 
+#: the least time an instance gets to start (``_initialize`` and ``mw_init``), in milliseconds
+START_TIMEOUT_MS = 1000
+
+
 class GuestInstance:
     """A module instance with its exports resolved once. Serves one call at a time.
 
@@ -23,7 +27,7 @@ class GuestInstance:
     """
 
     __slots__ = ("module", "limits", "log", "_store", "_context", "_memory", "_alloc",
-                 "_on_request", "_on_response", "_init", "_deadline", "_state", "_call_clock",
+                 "_on_request", "_on_response", "_init", "_deadline", "_start_ms", "_state", "_call_clock",
                  "_runtime", "_max_output", "_fuel", "closed", "__weakref__")
 
     def __init__(self, module: GuestModule, limits: Limits, label: str) -> None:
@@ -34,6 +38,10 @@ class GuestInstance:
         self.log = GuestLog(label, limits.max_log_bytes, module.sha256)
         self._runtime = runtime
         self._deadline = runtime.deadline_ticks(limits.timeout_ms)
+        # NOTE: starting (``_initialize``, ``mw_init``) is once per instance, not a request:
+        # it gets at least START_TIMEOUT_MS, so a loaded machine does not refuse a Go runtime
+        # that starts in ~1 ms on an idle one (a looping start is still interrupted)
+        self._start_ms = max(limits.timeout_ms, START_TIMEOUT_MS)
         self._max_output = limits.max_output_bytes
         self._fuel = limits.fuel if module.fuel else 0
         self._state = StoreState(self.log, limits.timeout_ms)
@@ -77,7 +85,7 @@ class GuestInstance:
         self._on_response = (MessageCall(context, exports["mw_alloc"], exports["mw_on_response"], self._memory)
                              if "mw_on_response" in names else None)
         self._init = RawFunc(context, exports["mw_init"], 2) if "mw_init" in names else None
-        self._enter()
+        self._enter(start=True)
         try:
             if "_initialize" in names:
                 RawFunc(context, exports["_initialize"], 0).call()
@@ -85,24 +93,30 @@ class GuestInstance:
         except GuestError as err:
             raise GuestLoadError(f"the module failed while starting: {err}") from err
         finally:
-            self._leave()
+            self._leave(start=True)
         if version != ABI_VERSION:
             raise ModuleRefused(f"mw_abi_version returned {version}; this host speaks ABI v{ABI_VERSION}")
 
     # ---- the call sequence --------------------------------------------------------------
 
-    def _enter(self) -> None:
+    def _enter(self, start: bool = False) -> None:
         if self.closed:
             raise GuestError("the instance is closed")
         self.log.begin_call()
         clock = self._call_clock
         if clock is not None:  # PERF: only a guest that can wait in poll_oneoff pays a clock read
             clock.started_ns = monotonic_ns()
-        set_epoch_deadline(self._context, self._deadline)
+        if start:
+            self._state.timeout_ns = self._start_ms * 1_000_000
+            set_epoch_deadline(self._context, self._runtime.deadline_ticks(self._start_ms))
+        else:
+            set_epoch_deadline(self._context, self._deadline)
         if self._fuel:
             set_fuel(self._context, self._fuel)
 
-    def _leave(self) -> None:
+    def _leave(self, start: bool = False) -> None:
+        if start:
+            self._state.timeout_ns = self.limits.timeout_ms * 1_000_000
         if self.log.pending:
             self.log.end_call()
 
@@ -119,13 +133,13 @@ class GuestInstance:
         """Hand the stage's config to ``mw_init``; a refusal is a GuestLoadError."""
         if self._init is None:
             return
-        self._enter()
+        self._enter(start=True)
         try:
             status = self._init.call_ptr_len_i32(self._write_input(config), len(config))
         except (GuestError, AbiError) as err:
             raise GuestLoadError(f"mw_init failed: {err}") from err
         finally:
-            self._leave()
+            self._leave(start=True)
         if status != 0:
             detail = f"; the guest logged: {' | '.join(self.log.recent)}" if self.log.recent else ""
             raise GuestLoadError(f"mw_init refused the config (returned {status}){detail}")
