@@ -120,5 +120,7 @@ worker_exit = _worker_exit
 post_request = _post_request
 child_exit = _child_exit
 
-__all__ = ["SETTINGS", "child_exit", "on_exit", "on_starting", "post_request", "post_worker_init",
-           "when_ready", "worker_exit"]
+#: what ``from host.gunicorn_conf import *`` gives a config module of the user's: every
+#: gunicorn setting and hook set here
+__all__ = sorted(["child_exit", "on_exit", "on_starting", "post_request", "post_worker_init",
+                  "when_ready", "worker_exit", *gunicorn_options(SETTINGS), *_control_socket(SETTINGS)])
