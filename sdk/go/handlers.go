@@ -15,6 +15,21 @@ var (
 	responsePhase = true // mw_on_response is exported; see noresponse.go
 )
 
+// initState tracks the init callback of this instance.
+type initState uint8
+
+const (
+	initPending initState = iota
+	initDone
+	initFailed
+)
+
+// initialised: the host calls mw_init once per instance, always (an empty map when the
+// stage has no config), so this is initDone or initFailed before the first request. A call
+// without mw_init first (another host, a native test) runs the callback with an empty
+// config, so it always runs exactly once before the first request, as in the Rust SDK.
+var initialised = initPending
+
 // HandleRequest registers the request-phase callback. Call it from an init function.
 func HandleRequest(fn func(req *Request) Action) {
 	if fn != nil {
@@ -35,8 +50,10 @@ func HandleResponse(fn func(resp *Response) ResponseAction) {
 	}
 }
 
-// HandleInit registers the config callback, run once per instance before any request
-// when the stage has a config. Returning an error refuses the config (and the module).
+// HandleInit registers the config callback, run once per instance before any request,
+// always: with an empty Config when the stage has none (the host calls mw_init every time,
+// ABI.md), so a middleware that needs a setting can refuse to run without it. Returning an
+// error refuses the config (and the module).
 func HandleInit(fn func(cfg Config) error) {
 	if fn != nil {
 		initFn = fn
@@ -56,6 +73,8 @@ const maxAlloc = 1 << 30
 var (
 	internalError         = Respond(500).Header("content-type", "text/plain").Text("middleware input error\n")
 	internalErrorResponse = Unchanged().SetStatus(500).SetHeader("content-type", "text/plain").Text("middleware input error\n")
+	notConfigured         = Respond(500).Header("content-type", "text/plain").Text("middleware not configured\n")
+	notConfiguredResponse = Unchanged().SetStatus(500).SetHeader("content-type", "text/plain").Text("middleware not configured\n")
 )
 
 // alloc returns a buffer of size bytes for the host to write the next message into,
@@ -89,6 +108,10 @@ func pack(ptr, n uint32) int64 { return int64(uint64(ptr)<<32 | uint64(n)) }
 
 // onRequest is the body of mw_on_request: decode, dispatch, encode into out.
 func onRequest(addr uintptr, n int32) []byte {
+	if !ensureInit() {
+		out = appendAction(out[:0], notConfigured)
+		return out
+	}
 	var req Request
 	msg, err := input(addr, n)
 	if err == nil {
@@ -110,6 +133,10 @@ func onResponse(addr uintptr, n int32) []byte {
 	if responseFn == nil {
 		// PERF: nothing would read the decoded response; answer "unchanged" at once.
 		out = appendResponseAction(out[:0], ResponseAction{})
+		return out
+	}
+	if !ensureInit() {
+		out = appendResponseAction(out[:0], notConfiguredResponse)
 		return out
 	}
 	var resp Response
@@ -137,11 +164,28 @@ func onInit(addr uintptr, n int32) int32 {
 	}
 	if err != nil {
 		Error("mw: cannot read the config: " + err.Error())
+		initialised = initFailed
 		return 1
 	}
+	return runInit(cfg)
+}
+
+// runInit calls the init callback and records the outcome: 0 accepted, 1 refused.
+func runInit(cfg Config) int32 {
 	if err := initFn(cfg); err != nil {
 		Error("mw: config refused: " + err.Error())
+		initialised = initFailed
 		return 1
 	}
+	initialised = initDone
 	return 0
+}
+
+// ensureInit runs the init callback with an empty config if mw_init was never called;
+// false when the config was refused (every call then answers 500 "not configured").
+func ensureInit() bool {
+	if initialised == initPending {
+		runInit(Config{})
+	}
+	return initialised == initDone
 }

@@ -15,11 +15,12 @@ import (
 func logged(t *testing.T) *[]string {
 	t.Helper()
 	var lines []string
-	sink, req, resp, ini := imports.LogSink, requestFn, responseFn, initFn
+	sink, req, resp, ini, state := imports.LogSink, requestFn, responseFn, initFn, initialised
 	imports.LogSink = func(level int32, msg string) {
 		lines = append(lines, string(rune('0'+level))+" "+msg)
 	}
-	t.Cleanup(func() { imports.LogSink, requestFn, responseFn, initFn = sink, req, resp, ini })
+	initialised = initPending // each test is a fresh instance
+	t.Cleanup(func() { imports.LogSink, requestFn, responseFn, initFn, initialised = sink, req, resp, ini, state })
 	return &lines
 }
 
@@ -141,7 +142,7 @@ func TestUndecodableResponse(t *testing.T) {
 	if out := onResponse(write(t, []byte{0xc1})); !bytes.Equal(out, []byte{0x80}) {
 		t.Errorf("default: % x", out)
 	}
-	HandleResponse(func(*Response) ResponseAction { return Unchanged() })
+	responseFn = func(*Response) ResponseAction { return Unchanged() } // also with mw_noresponse
 	out := onResponse(write(t, []byte{0xc1}))
 	if m := decodeMap(t, out); m["status"] != int64(500) {
 		t.Errorf("answer: %v", m)
@@ -163,6 +164,39 @@ func TestInitRefusals(t *testing.T) {
 	}
 	if len(*lines) != 2 || (*lines)[1] != "3 mw: config refused: no thanks" {
 		t.Errorf("log: %q", *lines)
+	}
+}
+
+// Without mw_init the init callback still runs exactly once, with an empty config, before
+// the first request (the same behaviour as the Rust SDK).
+func TestInitRunsOnceWithoutMwInit(t *testing.T) {
+	logged(t)
+	var configs []Config
+	HandleInit(func(cfg Config) error { configs = append(configs, cfg); return nil })
+	request := readVector(t, "request_minimal.msgpack")
+	onRequest(write(t, request))
+	onRequest(write(t, request))
+	if len(configs) != 1 || len(configs[0]) != 0 {
+		t.Errorf("init calls: %v", configs)
+	}
+	onInit(write(t, []byte{0x80}))
+	if len(configs) != 2 {
+		t.Errorf("mw_init must call the callback: %v", configs)
+	}
+}
+
+// A refused config (through mw_init or the empty one) answers every later call 500.
+func TestRefusedInitAnswers500(t *testing.T) {
+	logged(t)
+	HandleInit(func(cfg Config) error { return errors.New("prefix is required") })
+	responseFn = func(*Response) ResponseAction { return Unchanged() } // also with mw_noresponse
+	action := decodeMap(t, onRequest(write(t, readVector(t, "request_minimal.msgpack"))))
+	if action["status"] != int64(500) || string(action["body"].([]byte)) != "middleware not configured\n" {
+		t.Errorf("request phase: %v", action)
+	}
+	edit := decodeMap(t, onResponse(write(t, readVector(t, "response_typical.msgpack"))))
+	if edit["status"] != int64(500) {
+		t.Errorf("response phase: %v", edit)
 	}
 }
 

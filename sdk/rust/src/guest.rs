@@ -94,9 +94,10 @@ impl<M: Middleware> Guest<M> {
         &self.output
     }
 
-    /// The host calls `mw_init` only when the stage has a config: without one, the
-    /// middleware is initialised with an empty map before its first call, so `init`
-    /// always runs exactly once before `on_request`.
+    /// The host calls `mw_init` once per instance, always (with an empty map when the stage
+    /// has no config; ABI.md). A call without `mw_init` first (another host, a native test)
+    /// initialises the middleware with an empty map, so `init` runs exactly once before
+    /// `on_request` either way, as in the Go SDK.
     fn ensure_init(&mut self) -> bool {
         if let InitState::Pending = self.init {
             let result = self.mw.init(&Value::empty_map());

@@ -53,9 +53,9 @@ pub const ABI_VERSION: i32 = 1;
 ///
 /// One value lives per guest instance; the host calls one callback at a time.
 pub trait Middleware {
-    /// Called once with the stage's config before the first request. An `Err` refuses
-    /// the config (`mw_init` returns 1) and the message is logged. Stages without a
-    /// config get an empty map.
+    /// Called once per instance with the stage's config before the first request, always:
+    /// stages without a config get an empty map (`Config::default()`). An `Err` refuses
+    /// the config (`mw_init` returns 1) and the message is logged.
     fn init(&mut self, config: &Config) -> Result<(), String> {
         let _ = config;
         Ok(())

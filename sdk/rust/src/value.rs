@@ -142,6 +142,14 @@ impl Value {
     }
 }
 
+/// An empty map, so `Config::default()` is the config of a stage without a `config` table
+/// (what `init` gets then); handy in native unit tests.
+impl Default for Value {
+    fn default() -> Value {
+        Value::empty_map()
+    }
+}
+
 impl From<&str> for Value {
     fn from(s: &str) -> Value {
         Value::Str(s.to_owned())
@@ -188,6 +196,13 @@ impl<K: Into<String>> FromIterator<(K, Value)> for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_config_is_the_empty_map_a_stage_without_config_gets() {
+        assert_eq!(Config::default(), Value::empty_map());
+        assert_eq!(Config::default().get_str("missing"), None);
+        assert!(Config::default().reject_unknown_keys(&["a"]).is_ok());
+    }
 
     #[test]
     fn getters_look_up_typed_values_and_refuse_other_types() {
