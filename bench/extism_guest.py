@@ -87,7 +87,7 @@ def plugin_wat(output: bytes) -> str:
 
 
 def plugin_wasm(output: bytes) -> bytes:
-    from host.runtime import wat_to_wasm
+    from mwhost.runtime import wat_to_wasm
 
     return wat_to_wasm(plugin_wat(output))
 

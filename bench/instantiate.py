@@ -20,9 +20,9 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from bench import harness  # noqa: E402
-from host.abi import Codec  # noqa: E402
-from host.registry import example_module  # noqa: E402
-from host.runtime import GuestInstance, GuestModule, Limits, Runtime  # noqa: E402
+from mwhost.abi import Codec  # noqa: E402
+from mwhost.registry import example_module  # noqa: E402
+from mwhost.runtime import GuestInstance, GuestModule, Limits, Runtime  # noqa: E402
 
 GUESTS = {
     "add_header (Rust)": ("add_header", {"request_headers": {"x-a": "1"}, "response_headers": {"x-b": "2"}}),

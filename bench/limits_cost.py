@@ -19,10 +19,10 @@ import falcon.testing  # noqa: E402
 
 from bench import harness  # noqa: E402
 from bench.stage_cost import ADD_HEADER_CONFIG, one_kib_of_headers  # noqa: E402
-from host.abi import Codec  # noqa: E402
-from host.registry import example_module  # noqa: E402
-from host.runtime import GuestInstance, GuestModule, Limits, Runtime  # noqa: E402
-from host.web.wsgi_headers import environ_headers  # noqa: E402
+from mwhost.abi import Codec  # noqa: E402
+from mwhost.registry import example_module  # noqa: E402
+from mwhost.runtime import GuestInstance, GuestModule, Limits, Runtime  # noqa: E402
+from mwhost.web.wsgi_headers import environ_headers  # noqa: E402
 
 GUESTS = {"rust": "add_header", "go": "add_header_go"}
 FUEL = 10_000_000

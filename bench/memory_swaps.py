@@ -89,9 +89,9 @@ def gc_control(swaps: int) -> dict:
     import gc
     import os
 
-    from host.runtime import Runtime
-    from host.settings import Settings
-    from host.watch import LivePipeline
+    from mwhost.runtime import Runtime
+    from mwhost.settings import Settings
+    from mwhost.watch import LivePipeline
 
     pid = os.getpid()
 

@@ -14,9 +14,9 @@ import pathlib
 
 import falcon
 
-import host
-from host.settings import Settings
-from host.web.demo import EchoSink
+import mwhost
+from mwhost.settings import Settings
+from mwhost.web.demo import EchoSink
 
 
 class NativeAddHeader:
@@ -36,7 +36,7 @@ class NativeAddHeader:
 def build_app(count: int, data_dir: pathlib.Path) -> falcon.App:
     app = falcon.App(middleware=[NativeAddHeader(i) for i in range(count)])
     app.add_sink(EchoSink(), r"/")
-    return host.create_app(Settings(data_dir=data_dir), app)
+    return mwhost.create_app(Settings(data_dir=data_dir), app)
 
 
 app = build_app(int(os.environ.get("MWHOST_BENCH_NATIVE", "3")),

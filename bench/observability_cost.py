@@ -22,11 +22,11 @@ import falcon.testing  # noqa: E402
 
 from bench import harness  # noqa: E402
 from bench.stage_cost import ADD_HEADER_CONFIG, one_kib_of_headers  # noqa: E402
-from host import testing  # noqa: E402
-from host.pipeline import RequestState  # noqa: E402
-from host.registry import example_module  # noqa: E402
-from host.web import load_live  # noqa: E402
-from host.web.wsgi_headers import environ_headers  # noqa: E402
+from mwhost import testing  # noqa: E402
+from mwhost.pipeline import RequestState  # noqa: E402
+from mwhost.registry import example_module  # noqa: E402
+from mwhost.web import load_live  # noqa: E402
+from mwhost.web.wsgi_headers import environ_headers  # noqa: E402
 
 
 class NullMeter:
@@ -53,7 +53,7 @@ def dropping_tracer():
 
 
 def build(folder: pathlib.Path) -> dict:
-    import host.pipeline.stage as stage_module
+    import mwhost.pipeline.stage as stage_module
 
     environ = falcon.testing.create_environ(path="/bench/items", query_string="limit=10",
                                             headers=one_kib_of_headers())

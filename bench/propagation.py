@@ -23,11 +23,11 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import harness  # noqa: E402
-from host.pipeline import build_from_manifest  # noqa: E402
-from host.registry import (  # noqa: E402
+from mwhost.pipeline import build_from_manifest  # noqa: E402
+from mwhost.registry import (  # noqa: E402
     CompileCache, Manifest, ManifestStore, ModuleStore, StageEntry, example_module,
 )
-from host.runtime import Runtime  # noqa: E402
+from mwhost.runtime import Runtime  # noqa: E402
 from tests.server.gunicorn_process import serve  # noqa: E402
 from tests.server.test_swap import swap_times, tagger, wait_for, write_config  # noqa: E402
 

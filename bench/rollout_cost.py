@@ -27,13 +27,13 @@ import falcon.testing  # noqa: E402
 
 from bench import harness  # noqa: E402
 from bench.stage_cost import ADD_HEADER_CONFIG, one_kib_of_headers  # noqa: E402
-from host import testing  # noqa: E402
-from host.abi.messages import CONTINUE  # noqa: E402
-from host.pipeline import RequestState  # noqa: E402
-from host.pipeline.rollout_stage import TALLIES, CanaryStage  # noqa: E402
-from host.registry import example_module  # noqa: E402
-from host.web import load_live  # noqa: E402
-from host.web.wsgi_headers import environ_headers  # noqa: E402
+from mwhost import testing  # noqa: E402
+from mwhost.abi.messages import CONTINUE  # noqa: E402
+from mwhost.pipeline import RequestState  # noqa: E402
+from mwhost.pipeline.rollout_stage import TALLIES, CanaryStage  # noqa: E402
+from mwhost.registry import example_module  # noqa: E402
+from mwhost.web import load_live  # noqa: E402
+from mwhost.web.wsgi_headers import environ_headers  # noqa: E402
 
 SALT = "a1b2c3d4e5f60718"
 

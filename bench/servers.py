@@ -19,7 +19,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from host.registry import example_module  # noqa: E402
+from mwhost.registry import example_module  # noqa: E402
 from tests.server.gunicorn_process import Served, free_port, serve, supervised  # noqa: E402
 
 

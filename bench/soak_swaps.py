@@ -23,11 +23,11 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 import falcon.testing  # noqa: E402
 
 from bench import harness  # noqa: E402
-from host import WasmMiddleware  # noqa: E402
-from host.registry import StageEntry, example_module  # noqa: E402
-from host.runtime import Runtime  # noqa: E402
-from host.settings import Settings  # noqa: E402
-from host.watch import LivePipeline  # noqa: E402
+from mwhost import WasmMiddleware  # noqa: E402
+from mwhost.registry import StageEntry, example_module  # noqa: E402
+from mwhost.runtime import Runtime  # noqa: E402
+from mwhost.settings import Settings  # noqa: E402
+from mwhost.watch import LivePipeline  # noqa: E402
 
 WARMUP_SWAPS = 20
 

@@ -1,6 +1,6 @@
 """Where one stage's cost goes: the per-step breakdown and the issue-13 targets (issue 13).
 
-Whole requests through ``host.create_app(config)`` (16 request headers of ~60 bytes, a GET),
+Whole requests through ``mwhost.create_app(config)`` (16 request headers of ~60 bytes, a GET),
 interleaved in one process, for two apps: the demo echo (``create_app`` without an app) and
 a trivial app (a sink answering "ok", the pipeline added with ``create_app(config, app)``).
 Each app is built with no stage, one WAT no-op stage, and 1 and 3 Rust add_header stages
@@ -25,12 +25,12 @@ import falcon.testing
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from bench import harness  # noqa: E402
-from host import create_app, testing  # noqa: E402
-from host.abi.codec import decode_action  # noqa: E402
-from host.pipeline import RequestState  # noqa: E402
-from host.registry import example_module  # noqa: E402
-from host.runtime import default_runtime  # noqa: E402
-from host.web.wsgi_headers import environ_headers  # noqa: E402
+from mwhost import create_app, testing  # noqa: E402
+from mwhost.abi.codec import decode_action  # noqa: E402
+from mwhost.pipeline import RequestState  # noqa: E402
+from mwhost.registry import example_module  # noqa: E402
+from mwhost.runtime import default_runtime  # noqa: E402
+from mwhost.web.wsgi_headers import environ_headers  # noqa: E402
 
 APPS = ("echo", "trivial")
 PIPELINES = ("none", "wat_noop", "rust1", "rust3")

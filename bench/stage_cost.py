@@ -30,12 +30,12 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from bench import harness  # noqa: E402
 from bench.extism_guest import ExtismInstance  # noqa: E402
-from host import WasmMiddleware, testing  # noqa: E402
-from host.abi import Codec  # noqa: E402
-from host.registry import example_module  # noqa: E402
-from host.runtime import default_runtime  # noqa: E402
-from host.web import load_live  # noqa: E402
-from host.web.wsgi_headers import environ_headers  # noqa: E402
+from mwhost import WasmMiddleware, testing  # noqa: E402
+from mwhost.abi import Codec  # noqa: E402
+from mwhost.registry import example_module  # noqa: E402
+from mwhost.runtime import default_runtime  # noqa: E402
+from mwhost.web import load_live  # noqa: E402
+from mwhost.web.wsgi_headers import environ_headers  # noqa: E402
 
 ADD_HEADER_CONFIG = {"request_headers": {"x-mwhost-demo": "1"}, "response_headers": {"x-mwhost": "wasm"}}
 

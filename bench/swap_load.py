@@ -26,7 +26,7 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from bench import servers  # noqa: E402
-from host.registry import ManifestStore, ModuleStore, StageEntry, example_module  # noqa: E402
+from mwhost.registry import ManifestStore, ModuleStore, StageEntry, example_module  # noqa: E402
 
 WORKERS = 2
 CLIENTS = 4

@@ -1,8 +1,8 @@
 """A gunicorn config module: your own app under plain gunicorn gets what ``mwhost serve`` sets up.
 
-    MWHOST_CONFIG=mwhost.toml gunicorn -c python:host.gunicorn_conf myapp:app
+    MWHOST_CONFIG=mwhost.toml gunicorn -c python:mwhost.gunicorn_conf myapp:app
 
-where ``myapp.app = host.create_app(None, your_falcon_app)`` (``None``: the same
+where ``myapp.app = mwhost.create_app(None, your_falcon_app)`` (``None``: the same
 ``$MWHOST_CONFIG`` this module reads; without it, the demo pipeline in ``$MWHOST_DATA_DIR``,
 default ``./mwhost-data``). It gives the server what ``mwhost serve`` gives it
 (host/server.py's hooks, reused): the pipeline checked once before any worker starts (a bad
@@ -38,7 +38,7 @@ MAX_SOCKET_PATH = 100
 
 
 def _settings() -> Settings:
-    """The settings ``host.create_app(None, app)`` resolves in every worker, with the data dir
+    """The settings ``mwhost.create_app(None, app)`` resolves in every worker, with the data dir
     made absolute here and in the environment (log lines and the drop folder's process see
     the same absolute path whatever the worker's cwd)."""
     if not os.environ.get("MWHOST_CONFIG"):
@@ -109,8 +109,8 @@ def post_worker_init(worker) -> None:
     try:
         live_pipeline(worker.wsgi)
     except LookupError:
-        logger.error("the app gunicorn serves was not made by host.create_app(None, app): "
-                     "host.gunicorn_conf cannot make it follow the manifest")
+        logger.error("the app gunicorn serves was not made by mwhost.create_app(None, app): "
+                     "mwhost.gunicorn_conf cannot make it follow the manifest")
         raise
     _post_worker_init(worker)
 
@@ -120,7 +120,7 @@ worker_exit = _worker_exit
 post_request = _post_request
 child_exit = _child_exit
 
-#: what ``from host.gunicorn_conf import *`` gives a config module of the user's: every
+#: what ``from mwhost.gunicorn_conf import *`` gives a config module of the user's: every
 #: gunicorn setting and hook set here
 __all__ = sorted(["child_exit", "on_exit", "on_starting", "post_request", "post_worker_init",
                   "when_ready", "worker_exit", *gunicorn_options(SETTINGS), *_control_socket(SETTINGS)])

@@ -98,7 +98,7 @@ def _when_ready(server) -> None:
     except OSError as err:  # NOTE: in the master: a hook that raises takes the server down
         logger.error("no drop folder: cannot create %s: %s", app.settings.drop_folder, err)
         return
-    app.drop_process = subprocess.Popen([sys.executable, "-m", "host.watch.drop_process",
+    app.drop_process = subprocess.Popen([sys.executable, "-m", "mwhost.watch.drop_process",
                                          str(app.settings.data_dir), str(app.settings.drop_folder)])
     logger.info("watching the drop folder %s (pid %d)", app.settings.drop_folder, app.drop_process.pid)
 
@@ -154,7 +154,7 @@ def _worker_exit(server, worker) -> None:
 KEEPALIVE_S = 2
 
 #: the gunicorn worker class behind each ``worker_class`` setting
-WORKER_CLASSES = {"sync": "sync", "gthread": "host.worker.HostWorker"}
+WORKER_CLASSES = {"sync": "sync", "gthread": "mwhost.worker.HostWorker"}
 
 
 def gunicorn_options(settings: Settings) -> dict:

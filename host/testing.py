@@ -1,6 +1,6 @@
 """Helpers for testing middleware modules and apps that embed the host (like falcon.testing).
 
-    from host import testing
+    from mwhost import testing
     settings = testing.pipeline_settings(tmp_path, ("deny", testing.wat_guest(RESPOND_WAT), {}))
     client = testing.client(settings)
     assert client.simulate_get("/").status_code == 403

@@ -8,7 +8,7 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from host.settings import ADMIN_KEYS, REQUIRED, ROLLOUT_KEYS, SERVER_KEYS, STAGE_KEYS  # noqa: E402
+from mwhost.settings import ADMIN_KEYS, REQUIRED, ROLLOUT_KEYS, SERVER_KEYS, STAGE_KEYS  # noqa: E402
 
 TARGET = ROOT / "docs" / "configuration.md"
 

@@ -7,8 +7,8 @@ import pathlib
 
 import pytest
 
-from host import testing
-from host.registry import EXAMPLES
+from mwhost import testing
+from mwhost.registry import EXAMPLES
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "abi" / "vectors"

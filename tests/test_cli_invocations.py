@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from host.cli import main
+from mwhost.cli import main
 from tests.conftest import ROOT
 from tests.server.gunicorn_process import free_port
 
@@ -124,7 +124,7 @@ def test_serve_on_a_port_in_use_says_so_once_before_any_token(folder):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         bind = f"127.0.0.1:{busy.getsockname()[1]}"
-        result = subprocess.run([sys.executable, "-m", "host.cli", "serve", "--bind", bind], cwd=folder,
+        result = subprocess.run([sys.executable, "-m", "mwhost.cli", "serve", "--bind", bind], cwd=folder,
                                 env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
                                 timeout=60)
     assert result.returncode == 2, result.stderr

@@ -43,8 +43,8 @@ def run_validate(folder: pathlib.Path) -> None:
 
 
 def run_create_app(folder: pathlib.Path) -> None:
-    """``import host; host.create_app()`` (the demo pipeline, a Go stage in it), then exit."""
-    result = subprocess.run([sys.executable, "-c", "import host; host.create_app()"], cwd=folder,
+    """``import host; mwhost.create_app()`` (the demo pipeline, a Go stage in it), then exit."""
+    result = subprocess.run([sys.executable, "-c", "import host; mwhost.create_app()"], cwd=folder,
                             env=_env(), capture_output=True, text=True, timeout=120)
     _check(result.returncode, result.stdout + result.stderr, "create_app")
 
@@ -53,7 +53,7 @@ def run_gunicorn(folder: pathlib.Path, stop: signal.Signals) -> None:
     """The embedded app under plain gunicorn, serving once, then stopped by ``stop``."""
     port = free_port()
     command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-               "host:create_app()"]
+               "mwhost:create_app()"]
     _serve_and_stop(command, folder / f"gunicorn-{port}.log", port, folder, stop)
 
 

@@ -10,9 +10,9 @@ import msgpack
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from host import testing
-from host.logs import REQUEST, JsonFormatter
-from host.metrics import METRICS
+from mwhost import testing
+from mwhost.logs import REQUEST, JsonFormatter
+from mwhost.metrics import METRICS
 from tests.wat import MARKER, const_guest, explodes
 
 
@@ -60,7 +60,7 @@ def sdk_spans(monkeypatch):
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr("host.pipeline.stage.stage_tracer", lambda: provider.get_tracer("mwhost"))
+    monkeypatch.setattr("mwhost.pipeline.stage.stage_tracer", lambda: provider.get_tracer("mwhost"))
     return exporter
 
 
@@ -83,8 +83,8 @@ def test_a_span_per_stage_call_under_the_incoming_trace(tmp_path, sdk_spans):
 
 def test_without_an_sdk_stages_use_the_untraced_call(tmp_path):
     """No SDK provider configured: the stage's call is the plain method, nothing per request."""
-    from host.pipeline import Stage
-    from host.web import load_live
+    from mwhost.pipeline import Stage
+    from mwhost.web import load_live
 
     settings = testing.pipeline_settings(tmp_path, ("plain", const_guest({"action": "continue"}), {}))
     stage = load_live(settings).holder.current.stages[0]

@@ -6,7 +6,7 @@ import pathlib
 
 import pytest
 
-from host import ConfigError, load_settings
+from mwhost import ConfigError, load_settings
 
 
 def write(tmp_path: pathlib.Path, text: str) -> pathlib.Path:

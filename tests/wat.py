@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from host.testing import wat_guest
+from mwhost.testing import wat_guest
 
 CONTINUE_AT_16 = '(data (i32.const 16) "\\81" "\\a6" "action" "\\a8" "continue")'
 RETURN_CONTINUE = "(i64.const 0x0000001000000011)"  # (16 << 32) | 17

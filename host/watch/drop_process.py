@@ -1,4 +1,4 @@
-"""The drop folder as its own process: ``python -m host.watch.drop_process DATA_DIR DROP_DIR``.
+"""The drop folder as its own process: ``python -m mwhost.watch.drop_process DATA_DIR DROP_DIR``.
 
 ``mwhost serve`` starts it beside the gunicorn master (which must hold no wasmtime state of
 its own, see host/server.py) and stops it with SIGTERM.

@@ -77,4 +77,4 @@ def live_pipeline(app: falcon.App) -> LivePipeline:
         live = getattr(middleware, "live", None)
         if isinstance(live, LivePipeline):
             return live
-    raise LookupError("this app was not made by host.create_app")
+    raise LookupError("this app was not made by mwhost.create_app")

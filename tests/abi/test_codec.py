@@ -5,9 +5,9 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from host.abi.codec import decode_action, decode_response_action
-from host.abi.messages import CONTINUE, UNCHANGED
-from host.errors import AbiDecodeError
+from mwhost.abi.codec import decode_action, decode_response_action
+from mwhost.abi.messages import CONTINUE, UNCHANGED
+from mwhost.errors import AbiDecodeError
 
 
 def pack(obj) -> bytes:

@@ -6,9 +6,9 @@ import msgpack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from host.abi.codec import decode_action, decode_response_action
-from host.abi.messages import Action, ResponseAction
-from host.errors import AbiDecodeError
+from mwhost.abi.codec import decode_action, decode_response_action
+from mwhost.abi.messages import Action, ResponseAction
+from mwhost.errors import AbiDecodeError
 
 _scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**64 - 1), st.floats(),
                      st.text(max_size=20), st.binary(max_size=20))

@@ -6,8 +6,8 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from host.abi.codec import MAX_ENTRIES, MAX_FIELD_BYTES, decode_action, decode_response_action
-from host.errors import AbiDecodeError
+from mwhost.abi.codec import MAX_ENTRIES, MAX_FIELD_BYTES, decode_action, decode_response_action
+from mwhost.errors import AbiDecodeError
 
 
 def pack(message: object) -> bytes:

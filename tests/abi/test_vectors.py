@@ -7,9 +7,9 @@ import importlib.util
 import msgpack
 import pytest
 
-from host.abi import Codec
-from host.abi.codec import decode_action, decode_response_action
-from host.errors import AbiDecodeError
+from mwhost.abi import Codec
+from mwhost.abi.codec import decode_action, decode_response_action
+from mwhost.errors import AbiDecodeError
 from tests.conftest import ROOT, VECTORS, vector_bytes, vector_index
 
 

@@ -12,9 +12,9 @@ import falcon.testing
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from host import create_app, testing
-from host.admin.signatures import encode_signature, sign
-from host.settings import AdminSettings
+from mwhost import create_app, testing
+from mwhost.admin.signatures import encode_signature, sign
+from mwhost.settings import AdminSettings
 from tests.server.gunicorn_process import ADMIN_SECRET, admin_token
 from tests.wat import const_guest, guest, guest_wat, packed
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from host.admin import AuditLog, mint_token
-from host.admin.auth import load_private_key
-from host.admin.signatures import keygen
+from mwhost.admin import AuditLog, mint_token
+from mwhost.admin.auth import load_private_key
+from mwhost.admin.signatures import keygen
 from tests.admin.support import WASM, admin_client, bearer, tagger
 from tests.server.gunicorn_process import ADMIN_SECRET
 from tests.wat import const_guest, guest
@@ -148,7 +148,7 @@ def test_the_scope_may_be_a_string_or_a_list(tmp_path, claims):
 
 
 def test_a_too_short_secret_is_a_config_error(tmp_path):
-    from host.errors import ConfigError
+    from mwhost.errors import ConfigError
 
     with pytest.raises(ConfigError, match="at least 32"):
         admin_client(tmp_path, secret="short")

@@ -13,8 +13,8 @@ import urllib.parse
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from host.admin.signatures import encode_signature, keygen, sign
-from host.admin.auth import load_private_key
+from mwhost.admin.signatures import encode_signature, keygen, sign
+from mwhost.admin.auth import load_private_key
 from tests.admin.support import GOOD, WASM, Bad, bad_inputs, tagger
 from tests.server.gunicorn_process import serve
 from tests.server.test_swap import swap_times, wait_for

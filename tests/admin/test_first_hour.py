@@ -10,14 +10,14 @@ import pathlib
 
 import pytest
 
-from host.admin import announce, prepare_admin
-from host.cli import _serve_settings, main
-from host.client import format_rollback
-from host.errors import HostError
-from host.server import check_bind, control_socket_options
-from host.runtime import Runtime
-from host.settings import Settings, load_settings
-from host.watch import LivePipeline
+from mwhost.admin import announce, prepare_admin
+from mwhost.cli import _serve_settings, main
+from mwhost.client import format_rollback
+from mwhost.errors import HostError
+from mwhost.server import check_bind, control_socket_options
+from mwhost.runtime import Runtime
+from mwhost.settings import Settings, load_settings
+from mwhost.watch import LivePipeline
 from tests.admin.support import WASM, admin_client, bearer, tagger
 from tests.wat import CONTINUE_AT_16, guest
 

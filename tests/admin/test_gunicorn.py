@@ -10,7 +10,7 @@ import urllib.parse
 
 import pytest
 
-from host.admin import AuditLog
+from mwhost.admin import AuditLog
 from tests.admin.support import WASM, tagger
 from tests.server.gunicorn_process import serve
 from tests.server.test_swap import swap_times, wait_for

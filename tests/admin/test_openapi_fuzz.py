@@ -12,7 +12,7 @@ from schemathesis.checks import (
     content_type_conformance, not_a_server_error, response_schema_conformance, status_code_conformance,
 )
 
-from host.admin.openapi import document
+from mwhost.admin.openapi import document
 from tests.admin.support import admin_client, bearer, tagger
 
 AUTH = bearer()

@@ -11,9 +11,9 @@ import urllib.parse
 
 import pytest
 
-from host.logs import EscapeControls, escape_controls
-from host.settings import CONFIG_MAX_BYTES, CONFIG_MAX_DEPTH, STAGE_KEYS, STAGE_RANGES, check_config
-from host.web import live_pipeline
+from mwhost.logs import EscapeControls, escape_controls
+from mwhost.settings import CONFIG_MAX_BYTES, CONFIG_MAX_DEPTH, STAGE_KEYS, STAGE_RANGES, check_config
+from mwhost.web import live_pipeline
 from tests.admin.support import WASM, Bad, admin_client, bearer, issue_11_inputs, tagger
 
 CASES = issue_11_inputs()

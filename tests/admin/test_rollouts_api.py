@@ -11,13 +11,13 @@ import pathlib
 import falcon.testing
 import pytest
 
-from host import create_app, testing
-from host.errors import ConfigError
-from host.pipeline.bucket import bucket
-from host.registry import CompileCache, ManifestStore, ModuleStore
-from host.runtime import default_runtime
-from host.settings import AdminSettings, RolloutSettings, settings_from_dict
-from host.watch.drop import DropFolder
+from mwhost import create_app, testing
+from mwhost.errors import ConfigError
+from mwhost.pipeline.bucket import bucket
+from mwhost.registry import CompileCache, ManifestStore, ModuleStore
+from mwhost.runtime import default_runtime
+from mwhost.settings import AdminSettings, RolloutSettings, settings_from_dict
+from mwhost.watch.drop import DropFolder
 from tests.admin.support import WASM, admin_client, bearer, tagger
 from tests.server.gunicorn_process import ADMIN_SECRET
 from tests.wat import guest

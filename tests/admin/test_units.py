@@ -13,15 +13,15 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from host.admin import changes
-from host.admin.auth import SCOPE, Authenticator, load_private_key, mint_token
-from host.admin.probes import parse_samples
-from host.pipeline.probes import GOLDEN_REQUESTS, GOLDEN_RESPONSE
-from host.admin.signatures import TrustedKeys, decode_signature, encode_signature, fingerprint, keygen, sign
-from host.admin.startup import announce, prepare_admin
-from host.errors import AdminBadRequest, AdminConflict, AdminNotFound, ConfigError, SignatureRefused
-from host.registry import Manifest, StageEntry
-from host.settings import AdminSettings, Settings
+from mwhost.admin import changes
+from mwhost.admin.auth import SCOPE, Authenticator, load_private_key, mint_token
+from mwhost.admin.probes import parse_samples
+from mwhost.pipeline.probes import GOLDEN_REQUESTS, GOLDEN_RESPONSE
+from mwhost.admin.signatures import TrustedKeys, decode_signature, encode_signature, fingerprint, keygen, sign
+from mwhost.admin.startup import announce, prepare_admin
+from mwhost.errors import AdminBadRequest, AdminConflict, AdminNotFound, ConfigError, SignatureRefused
+from mwhost.registry import Manifest, StageEntry
+from mwhost.settings import AdminSettings, Settings
 from tests.conftest import VECTORS
 
 SECRET = "unit-test-secret-0123456789-0123456789"

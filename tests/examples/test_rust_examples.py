@@ -8,7 +8,7 @@ import falcon
 import jwt
 import pytest
 
-from host import StageLoadError
+from mwhost import StageLoadError
 
 SECRET = "correct horse battery staple, 32+ bytes"
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import msgpack
 
-from host.testing import wat_guest
+from mwhost.testing import wat_guest
 from tests.wat import CONTAINS_FUNC
 
 CONTINUE = msgpack.packb({"action": "continue"})

@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from host import StageLoadError, testing
-from host.pipeline import Stage
-from host.registry import CompileCache
-from host.runtime import default_runtime
-from host.settings import StageSettings
+from mwhost import StageLoadError, testing
+from mwhost.pipeline import Stage
+from mwhost.registry import CompileCache
+from mwhost.runtime import default_runtime
+from mwhost.settings import StageSettings
 from tests.examples.test_go_examples import MISBEHAVE
 from tests.hostile.guests import CASES, Case, padding_for
 from tests.wat import guest
@@ -131,10 +131,10 @@ def test_failing_instantiation_backs_off_instead_of_spinning(tmp_path, policy, c
     cache = CompileCache(default_runtime(), None)
     settings = StageSettings(name="flaky", module=tmp_path / "flaky.wasm", on_error=policy)
     stage = Stage(settings, cache.load(wasm))  # NOTE: skips load()'s first-instance check
-    from host.pipeline import Pipeline, PipelineHolder
+    from mwhost.pipeline import Pipeline, PipelineHolder
     import falcon
     import falcon.testing
-    from host import WasmMiddleware
+    from mwhost import WasmMiddleware
 
     app = falcon.App(middleware=[WasmMiddleware(PipelineHolder(Pipeline((stage,), 1)))])
     app.add_sink(lambda req, resp, **_: setattr(resp, "text", "ok"), r"/")

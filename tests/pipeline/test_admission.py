@@ -9,12 +9,12 @@ import sys
 
 import pytest
 
-from host.errors import AdminBadRequest, ModuleRejected
-from host.metrics import METRICS
-from host.pipeline import admit
-from host.registry import StageEntry
-from host.runtime import Limits, default_runtime
-from host.settings import POLICY_KEYS, STAGE_KEYS, StageSettings
+from mwhost.errors import AdminBadRequest, ModuleRejected
+from mwhost.metrics import METRICS
+from mwhost.pipeline import admit
+from mwhost.registry import StageEntry
+from mwhost.runtime import Limits, default_runtime
+from mwhost.settings import POLICY_KEYS, STAGE_KEYS, StageSettings
 from tests.server.test_swap import tagger
 from tests.wat import guest
 
@@ -70,10 +70,10 @@ def test_validate_runs_admission_and_says_so(tmp_path):
     good, bad = tmp_path / "good.wasm", tmp_path / "bad.wasm"
     good.write_bytes(tagger("k", "v"))
     bad.write_bytes(guest("(unreachable)"))
-    ok = subprocess.run([sys.executable, "-m", "host.cli", "validate", str(good), "--config", json.dumps({})],
+    ok = subprocess.run([sys.executable, "-m", "mwhost.cli", "validate", str(good), "--config", json.dumps({})],
                         capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0 and "probe requests" in ok.stdout, ok.stderr
-    refused = subprocess.run([sys.executable, "-m", "host.cli", "validate", str(bad)],
+    refused = subprocess.run([sys.executable, "-m", "mwhost.cli", "validate", str(bad)],
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode != 0
     assert "golden request" in refused.stderr and "Traceback" not in refused.stderr

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from host.pipeline.bucket import BUCKETS, bucket, key_reader
-from host.pipeline.messages import RequestState
-from host.pipeline.rollout_stage import CanaryStage
+from mwhost.pipeline.bucket import BUCKETS, bucket, key_reader
+from mwhost.pipeline.messages import RequestState
+from mwhost.pipeline.rollout_stage import CanaryStage
 
 #: (salt, key) -> bucket, frozen here and in docs/rollouts.md ("The hash"); checked by hand
 #: with ``printf '%s' "$salt:$key" | sha256sum`` (first 8 hex digits, as an integer, % 10000)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from host.abi.messages import CONTINUE, Action
-from host.pipeline import RequestState
+from mwhost.abi.messages import CONTINUE, Action
+from mwhost.pipeline import RequestState
 
 
 def _state() -> RequestState:

@@ -7,16 +7,16 @@ import logging
 import msgpack
 import pytest
 
-from host import testing
-from host.abi.messages import Action
-from host.pipeline import RequestState
-from host.pipeline.rollout_stage import TALLIES
-from host.pipeline.shadow import (
+from mwhost import testing
+from mwhost.abi.messages import Action
+from mwhost.pipeline import RequestState
+from mwhost.pipeline.rollout_stage import TALLIES
+from mwhost.pipeline.shadow import (
     ENV_KEY, RUNNER, Failure, ShadowRunner, ShadowStage, compare, count, run, snapshot,
 )
-from host.registry import StageEntry, transitions
-from host.registry.rollout import Rollout
-from host.web import live_pipeline, load_live
+from mwhost.registry import StageEntry, transitions
+from mwhost.registry.rollout import Rollout
+from mwhost.web import live_pipeline, load_live
 from tests.wat import MARKER, const_guest, explodes, marked_guest, returns
 
 BASELINE = const_guest({"action": "continue"})

@@ -6,9 +6,9 @@ from __future__ import annotations
 import gc
 import weakref
 
-from host import testing
-from host.metrics import METRICS
-from host.web import load_live
+from mwhost import testing
+from mwhost.metrics import METRICS
+from mwhost.web import load_live
 from tests.wat import const_guest
 
 

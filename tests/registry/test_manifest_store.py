@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from host.errors import RegistryError
-from host.registry import Manifest, ManifestStore, StageEntry
-from host.registry.manifest import KEEP_GENERATIONS
+from mwhost.errors import RegistryError
+from mwhost.registry import Manifest, ManifestStore, StageEntry
+from mwhost.registry.manifest import KEEP_GENERATIONS
 
 SHA_A, SHA_B = "a" * 64, "b" * 64
 
@@ -76,9 +76,9 @@ def test_history_keeps_the_last_generations_newest_first(tmp_path):
 
 def test_a_config_change_ends_the_rollout_of_a_stage_it_replaces():
     """Reseeding from a changed config never leaves a candidate beside a replaced baseline."""
-    from host.registry import reseeded
-    from host.registry.rollout import Rollout
-    from host.registry.transitions import started
+    from mwhost.registry import reseeded
+    from mwhost.registry.rollout import Rollout
+    from mwhost.registry.transitions import started
 
     base = reseeded(Manifest(generation=1), [StageEntry(name="auth", sha256=SHA_A)])
     candidate = StageEntry(name="auth", sha256=SHA_B, origin="admin").to_json()

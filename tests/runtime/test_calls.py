@@ -8,8 +8,8 @@ import time
 import msgpack
 import pytest
 
-from host.errors import AbiError, GuestError, GuestLoadError, GuestTimeout, GuestTrap
-from host.runtime import TICK_MS, GuestInstance, GuestModule, Limits, default_runtime
+from mwhost.errors import AbiError, GuestError, GuestLoadError, GuestTimeout, GuestTrap
+from mwhost.runtime import TICK_MS, GuestInstance, GuestModule, Limits, default_runtime
 from tests.conftest import vector_bytes
 from tests.wat import guest, packed
 

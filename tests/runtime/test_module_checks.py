@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from host.errors import GuestLoadError, ModuleRefused
-from host.runtime import GuestInstance, GuestModule, Limits, default_runtime
-from host.testing import wat_guest
+from mwhost.errors import GuestLoadError, ModuleRefused
+from mwhost.runtime import GuestInstance, GuestModule, Limits, default_runtime
+from mwhost.testing import wat_guest
 from tests.wat import guest, guest_wat
 
 

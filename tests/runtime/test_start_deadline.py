@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from host.errors import GuestLoadError
-from host.runtime import GuestInstance, GuestModule, Limits, default_runtime
-from host.runtime.instance import START_TIMEOUT_MS
+from mwhost.errors import GuestLoadError
+from mwhost.runtime import GuestInstance, GuestModule, Limits, default_runtime
+from mwhost.runtime.instance import START_TIMEOUT_MS
 from tests.wat import guest
 
 CLOCK = '(import "wasi_snapshot_preview1" "clock_time_get" (func $now (param i32 i64 i32) (result i32)))'

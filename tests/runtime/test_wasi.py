@@ -11,8 +11,8 @@ import time
 import msgpack
 import pytest
 
-from host.errors import GuestTimeout
-from host.runtime import GuestInstance, GuestModule, Limits, default_runtime
+from mwhost.errors import GuestTimeout
+from mwhost.runtime import GuestInstance, GuestModule, Limits, default_runtime
 from tests.conftest import vector_bytes
 from tests.hostile.guests import FORTY_FIVE_S, clock_now
 from tests.wat import data_segment, guest, packed

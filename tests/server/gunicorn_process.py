@@ -105,7 +105,7 @@ def _cmdline(pid: int) -> bytes:
 
 
 def mwhost_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "host.cli", *args]
+    return [sys.executable, "-m", "mwhost.cli", *args]
 
 
 @contextlib.contextmanager

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from host.registry import AuditLog
+from mwhost.registry import AuditLog
 from tests.server.gunicorn_process import serve
 from tests.server.test_swap import Operator, tagger, wait_for, write_config
 

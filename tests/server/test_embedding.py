@@ -1,4 +1,4 @@
-"""An own Falcon app under plain ``gunicorn -c python:host.gunicorn_conf``: what ``mwhost serve`` sets up."""
+"""An own Falcon app under plain ``gunicorn -c python:mwhost.gunicorn_conf``: what ``mwhost serve`` sets up."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 MYAPP = textwrap.dedent('''
     import falcon
 
-    import host
+    import mwhost
 
 
     class Items:
@@ -32,12 +32,12 @@ MYAPP = textwrap.dedent('''
 
     app = falcon.App()
     app.add_route("/items", Items())
-    app = host.create_app(None, app)
+    app = mwhost.create_app(None, app)
 ''')
 
 
 def gunicorn_command(port: int, *flags: str) -> list[str]:
-    return [sys.executable, "-m", "gunicorn", "-c", "python:host.gunicorn_conf",
+    return [sys.executable, "-m", "gunicorn", "-c", "python:mwhost.gunicorn_conf",
             "--bind", f"127.0.0.1:{port}", "--workers", "2", *flags, "myapp:app"]
 
 

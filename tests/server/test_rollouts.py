@@ -9,9 +9,9 @@ import re
 
 import pytest
 
-from host.pipeline.bucket import bucket
-from host.registry import AuditLog, ManifestStore, ModuleStore, StageEntry, transitions
-from host.registry.rollout import Gates, Rollout
+from mwhost.pipeline.bucket import bucket
+from mwhost.registry import AuditLog, ManifestStore, ModuleStore, StageEntry, transitions
+from mwhost.registry.rollout import Gates, Rollout
 from tests.server.gunicorn_process import serve
 from tests.server.test_swap import PROPAGATION_BOUND_S, swap_times, tagger, wait_for, write_config
 from tests.wat import explodes

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from host import testing
+from mwhost import testing
 from tests.conftest import example_path
 from tests.server.gunicorn_process import run_to_exit, serve
 from tests.wat import MARKER, const_guest, explodes, guest, marked_guest

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from host.pipeline.rollout_stage import count_key
-from host.registry import StageEntry, transitions
-from host.registry.rollout import Rollout
+from mwhost.pipeline.rollout_stage import count_key
+from mwhost.registry import StageEntry, transitions
+from mwhost.registry.rollout import Rollout
 from tests.server.gunicorn_process import serve
 from tests.server.test_metrics import scrape, total
 from tests.server.test_swap import Operator, swap_times, tagger, wait_for, write_config
@@ -90,7 +90,7 @@ def test_a_shadow_changes_no_response_and_sees_every_request(tmp_path):
 def test_shadow_counts_add_up_to_the_shadowed_requests(tmp_path):
     """Every worker's counts, summed, give same / different / failed for each request exactly
     once, with the differing field and path recorded."""
-    pytest.importorskip("host.watch.counts", reason="the counts files are written by the decider's flusher")
+    pytest.importorskip("mwhost.watch.counts", reason="the counts files are written by the decider's flusher")
     with serve_shadowed(tmp_path) as served:
         rollout, generation = start_shadow(tmp_path / "data")
         assert wait_for(lambda: len(swap_times(served.output(), generation)) == WORKERS, timeout=5)

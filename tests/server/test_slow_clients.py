@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from host import worker
-from host.server import gunicorn_options
-from host.settings import Settings
+from mwhost import worker
+from mwhost.server import gunicorn_options
+from mwhost.settings import Settings
 from tests.server.gunicorn_process import serve
 from tests.server.test_swap import wait_for
 
@@ -115,5 +115,5 @@ def test_the_default_set_up_is_the_hardened_gthread_worker_and_sync_stays_availa
     """``worker_class`` maps to host/worker.py's HostWorker by default and to gunicorn's sync on request."""
     defaults = Settings()
     assert (defaults.worker_class, defaults.threads) == ("gthread", 4)
-    assert gunicorn_options(defaults)["worker_class"] == "host.worker.HostWorker"
+    assert gunicorn_options(defaults)["worker_class"] == "mwhost.worker.HostWorker"
     assert gunicorn_options(dataclasses.replace(defaults, worker_class="sync"))["worker_class"] == "sync"

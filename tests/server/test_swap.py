@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from host.registry import ManifestStore, ModuleStore, StageEntry
+from mwhost.registry import ManifestStore, ModuleStore, StageEntry
 from tests.server.gunicorn_process import serve
 from tests.wat import const_guest
 

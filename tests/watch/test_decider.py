@@ -9,14 +9,14 @@ import threading
 
 import pytest
 
-from host.metrics import METRICS
-from host.pipeline.rollout_stage import LATENCY_BUCKETS, TALLIES, count_key
-from host.registry import AuditLog, ManifestStore, StageEntry, transitions
-from host.registry.rollout import Gates, Rollout, StepResult
-from host.watch import counts as counts_module
-from host.watch.counts import CountsFlusher, merged, merged_shadow, p99_ms, remove_stale, step_key, write_counts
-from host.watch.decider import ABORT_MIN_FAILURES, ABORT_MIN_REQUESTS, LATENCY_MIN_CALLS, Decider, Verdict, judge
-from host.watch.rollout_view import describe
+from mwhost.metrics import METRICS
+from mwhost.pipeline.rollout_stage import LATENCY_BUCKETS, TALLIES, count_key
+from mwhost.registry import AuditLog, ManifestStore, StageEntry, transitions
+from mwhost.registry.rollout import Gates, Rollout, StepResult
+from mwhost.watch import counts as counts_module
+from mwhost.watch.counts import CountsFlusher, merged, merged_shadow, p99_ms, remove_stale, step_key, write_counts
+from mwhost.watch.decider import ABORT_MIN_FAILURES, ABORT_MIN_REQUESTS, LATENCY_MIN_CALLS, Decider, Verdict, judge
+from mwhost.watch.rollout_view import describe
 
 BASELINE = StageEntry(name="tag", sha256="b" * 64, origin="admin")
 CANDIDATE = StageEntry(name="tag", sha256="c" * 64, origin="admin")

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from host.registry import AuditLog, CompileCache, ManifestStore, ModuleStore, StageEntry
-from host.runtime import default_runtime
-from host.watch import DropFolder
-from host.watch.drop import RECENT_S
+from mwhost.registry import AuditLog, CompileCache, ManifestStore, ModuleStore, StageEntry
+from mwhost.runtime import default_runtime
+from mwhost.watch import DropFolder
+from mwhost.watch.drop import RECENT_S
 from tests.server.test_swap import tagger, wait_for
 from tests.wat import guest
 

@@ -9,9 +9,9 @@ import falcon
 import falcon.testing
 import pytest
 
-from host import testing
-from host.web.app import load_live
-from host.web.middleware import WasmMiddleware
+from mwhost import testing
+from mwhost.web.app import load_live
+from mwhost.web.middleware import WasmMiddleware
 from tests.admin.support import WASM, admin_client, bearer, tagger
 from tests.server.gunicorn_process import serve
 from tests.wat import const_guest

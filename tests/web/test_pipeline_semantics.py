@@ -8,8 +8,8 @@ import falcon
 import msgpack
 import pytest
 
-from host import WasmMiddleware, testing
-from host.web import load_live
+from mwhost import WasmMiddleware, testing
+from mwhost.web import load_live
 from tests.wat import MARKER, const_guest, guest_wat, marked_guest, returns
 
 ECHO = testing.reference_guest("echo")
