@@ -43,8 +43,8 @@ def run_validate(folder: pathlib.Path) -> None:
 
 
 def run_create_app(folder: pathlib.Path) -> None:
-    """``import host; mwhost.create_app()`` (the demo pipeline, a Go stage in it), then exit."""
-    result = subprocess.run([sys.executable, "-c", "import host; mwhost.create_app()"], cwd=folder,
+    """``import mwhost; mwhost.create_app()`` (the demo pipeline, a Go stage in it), then exit."""
+    result = subprocess.run([sys.executable, "-c", "import mwhost; mwhost.create_app()"], cwd=folder,
                             env=_env(), capture_output=True, text=True, timeout=120)
     _check(result.returncode, result.stdout + result.stderr, "create_app")
 
