@@ -38,7 +38,8 @@ class _Builder:
         for stage in previous.stages if previous else ():
             pair = isinstance(stage, (CanaryStage, ShadowStage))
             for part in (stage.baseline, stage.candidate) if pair else (stage,):
-                self.reusable[part.key] = part
+                if isinstance(part, Stage):  # NOTE: a stand-in (an unloadable pipeline) is never reused
+                    self.reusable[part.key] = part
         self.loaded: list[Stage] = []
 
     def build(self, wanted: list[tuple[StageSettings, str | None, Rollout | None]], generation: int) -> Pipeline:

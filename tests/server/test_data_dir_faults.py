@@ -121,7 +121,8 @@ def test_with_nothing_loadable_a_worker_boots_and_answers_503_never_an_empty_pip
         assert refused["stage"] == "pipeline"
         assert all(body["ctx"] == {"version": "1"} for status, body in results if status == 200)
         operator.modules.put(wasm)
-        assert wait_for(lambda: all(status == 200 for status, _ in answers(served, count=10)), timeout=30)
+        assert wait_for(lambda: all(status == 200 for status, _ in answers(served, count=10)), timeout=30), \
+            served.output()[-4000:]
 
 
 def test_a_full_disk_refuses_uploads_and_never_stops_a_swap(tmp_path):
