@@ -33,10 +33,6 @@ from .web import live_pipeline, resolve_settings
 
 logger = logging.getLogger("mwhost.server")
 
-#: unix socket paths longer than this do not fit in ``sockaddr_un`` (108 bytes with the NUL)
-MAX_SOCKET_PATH = 100
-
-
 def _settings() -> Settings:
     """The settings ``mwhost.create_app(None, app)`` resolves in every worker, with the data dir
     made absolute here and in the environment (log lines and the drop folder's process see
@@ -50,20 +46,10 @@ def _settings() -> Settings:
         sys.exit(f"mwhost: error: {err}")  # NOTE: SystemExit passes gunicorn's config loader untouched
 
 
-def _control_socket(settings: Settings) -> dict:
-    """gunicorn's control socket inside the data dir (two servers never share one), or off
-    when that path is too long for a unix socket."""
-    path = settings.data_dir / "gunicorn.ctl"
-    if len(str(path)) > MAX_SOCKET_PATH:
-        return {"control_socket_disable": True}
-    return {"control_socket": str(path)}
-
-
 SETTINGS = _settings()
 
 # gunicorn reads the module's variables whose names are its settings; the rest is ignored
-globals().update(gunicorn_options(SETTINGS))
-globals().update(_control_socket(SETTINGS))
+globals().update(gunicorn_options(SETTINGS))  # the control socket in the data dir included
 preload_app = False  # NOTE: the master must hold no wasmtime state (host/server.py); never --preload
 
 
@@ -123,4 +109,4 @@ child_exit = _child_exit
 #: what ``from mwhost.gunicorn_conf import *`` gives a config module of the user's: every
 #: gunicorn setting and hook set here
 __all__ = sorted(["child_exit", "on_exit", "on_starting", "post_request", "post_worker_init",
-                  "when_ready", "worker_exit", *gunicorn_options(SETTINGS), *_control_socket(SETTINGS)])
+                  "when_ready", "worker_exit", *gunicorn_options(SETTINGS)])
