@@ -39,6 +39,9 @@ ABORT_MIN_REQUESTS = 20
 ABORT_MIN_FAILURES = 5
 #: a p99 of fewer calls is its largest call: the latency gate waits for this many per variant
 LATENCY_MIN_CALLS = 100
+#: the latency gate judges only a candidate p99 at least this much slower than the baseline's:
+#: sub-millisecond p99s move by multiples with a GC pause or a busy core (noise, not a regression)
+LATENCY_MIN_EXCESS_MS = 1.0
 #: a step's baseline with fewer requests (the 100% step) is compared over the whole rollout
 BASELINE_MIN_REQUESTS = 20
 
@@ -103,7 +106,8 @@ def failing_gates(rollout: Rollout, candidate: Mapping[str, Any], baseline: Mapp
     if candidate["error_rate"] - baseline["error_rate"] > gates.max_error_rate_delta:
         failed.append(_error_text(candidate, baseline, gates.max_error_rate_delta))
     ratio = latency_ratio(candidate, baseline)
-    if ratio is not None and ratio > gates.max_latency_ratio:
+    if ratio is not None and ratio > gates.max_latency_ratio \
+            and candidate["p99_ms"] - baseline["p99_ms"] >= LATENCY_MIN_EXCESS_MS:
         failed.append(f"candidate p99 {candidate['p99_ms']} ms is {ratio:.2f}x the baseline's "
                       f"{baseline['p99_ms']} ms (gate {gates.max_latency_ratio}x)")
     return failed
