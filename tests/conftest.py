@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import pathlib
 
 import pytest
@@ -52,3 +53,14 @@ def example_client(tmp_path, shared_cache):
         (data_dir / "cache").symlink_to(shared_cache, target_is_directory=True)
         return testing.client(testing.pipeline_settings(folder, stage, data_dir=data_dir), app)
     return make
+
+
+@pytest.fixture
+def root_logging_restored():
+    """For tests that run ``mwhost``'s ``main`` in-process: it configures root logging as the
+    command does; put pytest's back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

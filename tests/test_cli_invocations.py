@@ -3,7 +3,6 @@ what to fix, nothing on stdout, never a traceback (issue 14)."""
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import subprocess
@@ -14,6 +13,8 @@ import pytest
 from mwhost.cli import main
 from tests.conftest import ROOT
 from tests.server.gunicorn_process import free_port
+
+pytestmark = pytest.mark.usefixtures("root_logging_restored")
 
 #: (case id, argv); the files named do not exist unless a fixture makes them (see ``_in``)
 WRONG = [
@@ -75,16 +76,6 @@ WRONG = [
     ("token-missing-key", ["token", "--key", "missing.key"]),
     ("token-missing-config", ["token", "--config", "missing.toml"]),
 ]
-
-
-@pytest.fixture(autouse=True)
-def _root_logging_restored():
-    """``main`` configures root logging as ``mwhost`` does; put pytest's back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture

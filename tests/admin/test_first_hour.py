@@ -5,7 +5,6 @@ settings are checked and absolute."""
 from __future__ import annotations
 
 import argparse
-import logging
 import pathlib
 
 import pytest
@@ -21,6 +20,8 @@ from mwhost.watch import LivePipeline
 from tests.admin.support import WASM, admin_client, bearer, tagger
 from tests.wat import CONTINUE_AT_16, guest
 
+pytestmark = pytest.mark.usefixtures("root_logging_restored")
+
 LOG_IMPORT = '(import "mw" "log" (func $log (param i32 i32 i32)))'
 REFUSAL = 'unknown config key "servedby" (expected: served_by)'
 
@@ -33,16 +34,6 @@ def _logging_guest(words: str, *, init: bool) -> bytes:
     if init:
         return guest(imports=LOG_IMPORT, data=data, init=f"{logs} (i32.const 1)")
     return guest(f"{logs} (unreachable)", imports=LOG_IMPORT, data=data)
-
-
-@pytest.fixture(autouse=True)
-def _root_logging_restored():
-    """``main`` configures root logging as ``mwhost`` does; put pytest's back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture(scope="module")
