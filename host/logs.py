@@ -7,7 +7,9 @@ that request's ``request_id`` (the ``request_id`` ctx a stage set, else the
 
 One record is one line: control characters in a message (a ``%0A`` in a request path, a
 header value, a stage name) are escaped as ``\\xNN`` before any formatter sees them, so
-nobody can forge a log line through a request.
+nobody can forge a log line through a request. A traceback spans lines by nature (and its
+exception message may carry request data): in text format each of its lines starts with
+``  | ``, so none of them can pass for a record of its own.
 """
 
 from __future__ import annotations
@@ -45,6 +47,29 @@ class EscapeControls(logging.Filter):
         return True
 
 
+#: the start of every line of a traceback in text logs
+TRACEBACK_MARK = "  | "
+
+
+def marked_lines(text: str) -> str:
+    """``text`` escaped like :func:`escape_controls` but for its line breaks, each line
+    starting with :data:`TRACEBACK_MARK`."""
+    return "\n".join(TRACEBACK_MARK + escape_controls(line) for line in text.split("\n"))
+
+
+class TextFormatter(logging.Formatter):
+    """``TEXT_FORMAT`` lines; a traceback's lines are marked as its own (see the module doc)."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def formatException(self, ei) -> str:  # noqa: N802 (logging's name)
+        return marked_lines(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802 (logging's name)
+        return marked_lines(stack_info)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, pid, message and mwhost's fields."""
 
@@ -71,7 +96,7 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(log_format: str = "text", level: int = logging.INFO) -> None:
     """Root logging for ``mwhost serve``: ``text`` or ``json`` lines on stderr."""
     handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     handler.addFilter(EscapeControls())
     root = logging.getLogger()
     root.handlers[:] = [handler]

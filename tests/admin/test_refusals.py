@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 import logging
 import pathlib
+import sys
 import urllib.parse
 
 import pytest
 
-from mwhost.logs import EscapeControls, escape_controls
+from mwhost.logs import TRACEBACK_MARK, EscapeControls, TextFormatter, escape_controls
 from mwhost.settings import CONFIG_MAX_BYTES, CONFIG_MAX_DEPTH, STAGE_KEYS, STAGE_RANGES, check_config
 from mwhost.web import live_pipeline
 from tests.admin.support import WASM, Bad, admin_client, bearer, issue_11_inputs, tagger
@@ -117,3 +118,16 @@ def test_control_characters_in_a_logged_value_cannot_start_a_line():
     assert "\n" not in message and "\r" not in message and "\x1b" not in message and "\u2028" not in message
     assert message == "admin GET /_admin/x\\nFORGED\\r\\x1b[31m\\u2028 refused"
     assert escape_controls("tab\tstays") == "tab\tstays"
+
+
+def test_a_traceback_in_text_logs_cannot_forge_a_record():
+    """Every line of a logged traceback starts with the traceback mark, even a forged line in its message."""
+    try:
+        raise ValueError("bad path /x\n2026-11-30 12:00:00,000 [1] INFO mwhost: forged\r")
+    except ValueError:
+        record = logging.LogRecord("mwhost.web", logging.ERROR, __file__, 1, "stage failed", (), sys.exc_info())
+    text = TextFormatter().format(record)
+    head, *traceback_lines = text.split("\n")
+    assert head.endswith("ERROR mwhost.web: stage failed")
+    assert traceback_lines and all(line.startswith(TRACEBACK_MARK) for line in traceback_lines)
+    assert "\r" not in text
