@@ -225,7 +225,8 @@ def get_config(http: HttpState, memory, buf: int, limit: int) -> int:
 
 
 def log_enabled(http: HttpState, memory, level: int) -> int:
-    return 1 if _signed(level) in _LOG_LEVELS else 0
+    """Info, warn and error are kept (as the guest log keeps mw.log's levels); debug is not."""
+    return 1 if LOG_INFO <= _signed(level) < LOG_NONE else 0
 
 
 def get_method(http: HttpState, memory, buf: int, limit: int) -> int:

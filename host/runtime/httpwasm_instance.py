@@ -13,7 +13,7 @@ from time import monotonic_ns
 import wasmtime
 
 from ..errors import GuestError, GuestLoadError
-from .fastcall import GuestMemory, RawFunc
+from .fastcall import GuestMemory, RawFunc, _trap_summary
 from .httpwasm import Exchange, HttpState
 from .instance import GuestInstance
 from .limits import Limits
@@ -86,9 +86,9 @@ class HttpWasmInstance(GuestInstance):
             if err.code != 0:
                 raise GuestError(f"_start exited with status {err.code}") from err
         except wasmtime.Trap as err:
-            raise GuestError(f"_start trapped: {err.message.splitlines()[0] if err.message else err}") from err
+            raise GuestError(f"_start trapped: {_trap_summary(err.message or '')}") from err
         except wasmtime.WasmtimeError as err:
-            raise GuestError(f"_start failed: {str(err).splitlines()[0]}") from err
+            raise GuestError(f"_start failed: {_trap_summary(str(err))}") from err
 
     @property
     def has_handle_response(self) -> bool:
