@@ -177,6 +177,13 @@ class HttpWasmStage(Stage):
         meter.record(time.perf_counter() - started, True)
         return _response_action(exchange, before)
 
+    def release(self, state: RequestState) -> None:
+        """Give back the instance held for a response phase that will not run (a shadow's
+        copy is never answered)."""
+        held = state.held.pop(self, None) if state.held else None
+        if held is not None:
+            self._idle.append(held[0])
+
     call_request = on_request
     call_response = on_response
 

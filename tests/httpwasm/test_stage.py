@@ -160,3 +160,20 @@ def test_handle_response_runs_only_after_next(tmp_path):
         .simulate_get("/").status_code == 200
     with pytest.raises(ModuleRejected, match="failed in the response phase"):
         admit(StageSettings(name="after"), hw_guest(NEXT, handle_response="unreachable"), Runtime())
+
+
+def test_an_http_wasm_shadow_candidate_gives_its_instance_back():
+    """A shadow's http-wasm candidate answers the copy and returns its instance to the pool
+    (no response phase ever runs for a copy)."""
+    from mwhost.pipeline.shadow import ShadowStage, run
+
+    runtime = default_runtime()
+    baseline = Stage.isolated(StageSettings(name="s"), GuestModule.from_bytes(runtime, GOOD))
+    candidate = HttpWasmStage.isolated(StageSettings(name="s"), GuestModule.from_bytes(runtime, TAG))
+    shadow = ShadowStage(baseline, candidate, percent=100, salt="s", key="header:x-user", step_key="k-hw")
+    state = RequestState("GET", "/", "", [], "127.0.0.1", "http")
+    Pipeline((shadow,)).on_request(state)
+    for _ in range(3):
+        assert run(state.shadows[0]) == "different"  # the candidate edits headers, the baseline sets ctx
+    assert (candidate.idle_instances, candidate.live_instances) == (1, 1)
+    shadow.close()
