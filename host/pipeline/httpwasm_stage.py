@@ -142,7 +142,7 @@ class HttpWasmStage(Stage):
             state.env_edited = True
         set_headers = remove_headers = path = query = None
         if "request_headers" in edited:
-            set_headers, remove_headers = _header_edits(state.headers, exchange.request_headers)
+            set_headers, remove_headers = _header_edits(exchange.request_headers, exchange.touched[0])
         if "uri" in edited:
             raw_path, _, raw_query = exchange.uri.partition("?")
             path, query = unquote(raw_path), raw_query
@@ -163,9 +163,9 @@ class HttpWasmStage(Stage):
         slot, exchange, ctx = held
         started = time.perf_counter()
         meter = self._meters["response"]
-        before = [(name, value) for name, value in response.headers]
+        headers = [(name.lower(), value) for name, value in response.headers]
         body = response.body if exchange.features & FEATURE_BUFFER_RESPONSE else None
-        exchange.begin_response(response.status, list(before), body)
+        exchange.begin_response(response.status, headers, body)
         try:
             slot.instance.handle_response(exchange, ctx, False)
         except BaseException as err:
@@ -175,7 +175,7 @@ class HttpWasmStage(Stage):
             raise
         self._idle.append(slot)
         meter.record(time.perf_counter() - started, True)
-        return _response_action(exchange, before)
+        return _response_action(exchange)
 
     def release(self, state: RequestState) -> None:
         """Give back the instance held for a response phase that will not run (a shadow's
@@ -188,30 +188,24 @@ class HttpWasmStage(Stage):
     call_response = on_response
 
 
-def _response_action(exchange: Exchange, before: list) -> ResponseAction:
+def _response_action(exchange: Exchange) -> ResponseAction:
     edited = exchange.edited
     if not edited:
         return UNCHANGED
     set_headers = remove_headers = None
     if "response_headers" in edited:
-        set_headers, remove_headers = _header_edits(before, exchange.response_headers)
+        set_headers, remove_headers = _header_edits(exchange.response_headers, exchange.touched[1])
     return ResponseAction(status=exchange.status if "status" in edited else None,
                           set_headers=set_headers or None, remove_headers=remove_headers or None,
                           body=bytes(exchange.response_body.written or b"") if "response_body" in edited else None)
 
 
-def _header_edits(before: list, after: list) -> tuple[list, list]:
-    """ABI v1 edits (set replaces a name's values, remove drops a name) that turn ``before``
-    into ``after``: only the names whose values changed."""
-    def grouped(headers: list) -> dict[str, list[str]]:
-        names: dict[str, list[str]] = {}
-        for name, value in headers:
-            names.setdefault(name.lower(), []).append(value)
-        return names
-    old, new = grouped(before), grouped(after)
-    remove = [name for name in old if name not in new]
-    set_ = [(name, value) for name, values in new.items() if old.get(name) != values for value in values]
-    return set_, remove
+def _header_edits(after: list, touched: set[str]) -> tuple[list, list]:
+    """ABI v1 edits (set replaces a name's values, remove drops a name) for the names the
+    guest touched: their values in ``after``, or their removal when none is left."""
+    set_ = [(name, value) for name, value in after if name in touched]
+    kept = {name for name, _ in set_}
+    return set_, [name for name in touched if name not in kept]
 
 
 def _target(state: RequestState) -> str:

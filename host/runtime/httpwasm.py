@@ -111,13 +111,15 @@ class Body:
 class Exchange:
     """One request (and its response) as an http-wasm guest sees and edits it.
 
-    Header lists are ``[name, value]`` pairs in order, names as they arrived (lower case from
-    WSGI); lookups ignore case. The stage builds one per request and reads the edits back.
+    Header lists are ``(name, value)`` pairs in order, names in lower case (as WSGI and falcon
+    give them, and as the functions store them), so lookups lower-case only the guest's name.
+    The stage builds one per request and reads the edits back: ``touched`` holds the header
+    names the guest set, added or removed, per kind.
     """
 
     __slots__ = ("method", "uri", "protocol", "source_addr", "request_headers", "response_headers",
                  "status", "features", "request_body", "response_body", "phase", "edited",
-                 "wait_until_ns")
+                 "touched", "wait_until_ns")
 
     def __init__(self, method: str, uri: str, protocol: str, source_addr: str,
                  request_headers: list, request_body, max_body: int, features: int = 0) -> None:
@@ -136,6 +138,7 @@ class Exchange:
         #: what the guest changed: a subset of {"method", "uri", "request_headers", "request_body",
         #: "response_headers", "status", "response_body"}
         self.edited: set[str] = set()
+        self.touched: tuple[set[str], set[str]] = (set(), set())
         self.wait_until_ns = 0
 
     def begin_response(self, status: int, headers: list, body) -> None:
@@ -145,6 +148,7 @@ class Exchange:
         self.response_headers = headers
         self.response_body = Body(body if body is not None else b"", self.response_body.limit)
         self.edited = set()
+        self.touched = (set(), set())
 
     def headers(self, kind: int) -> list:
         if kind == REQUEST:
@@ -267,7 +271,7 @@ def get_header_names(http: HttpState, memory, kind: int, buf: int, limit: int) -
     exchange = _exchange(http, "get_header_names")
     if kind in (REQUEST_TRAILERS, RESPONSE_TRAILERS):
         return 0  # no trailers here: an empty list, as the spec asks of such hosts
-    names = list(dict.fromkeys(name.lower() for name, _ in exchange.headers(kind)))
+    names = list(dict.fromkeys(name for name, _ in exchange.headers(kind)))
     return _write_list(memory, buf, limit, names)
 
 
@@ -277,7 +281,7 @@ def get_header_values(http: HttpState, memory, kind: int, name_ptr: int, name_le
     if kind in (REQUEST_TRAILERS, RESPONSE_TRAILERS):
         return 0
     name = _text(memory, name_ptr, name_len).lower()
-    values = [value for have, value in exchange.headers(kind) if have.lower() == name]
+    values = [value for have, value in exchange.headers(kind) if have == name]
     return _write_list(memory, buf, limit, values)
 
 
@@ -291,6 +295,7 @@ def _header_edit(http: HttpState, memory, kind: int, name_ptr: int, name_len: in
     if not name or not all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in name) or not name.isascii():
         raise HostTrap(f"{what}: {name[:40]!r} is not a header name")
     exchange.edited.add("request_headers" if kind == REQUEST else "response_headers")
+    exchange.touched[kind].add(name)
     return exchange, name
 
 
@@ -306,7 +311,7 @@ def set_header_value(http: HttpState, memory, kind: int, name_ptr: int, name_len
     exchange, name = _header_edit(http, memory, kind, name_ptr, name_len, "set_header_value")
     value = _value(memory, value_ptr, value_len, "set_header_value")
     headers = exchange.headers(kind)
-    headers[:] = [pair for pair in headers if pair[0].lower() != name]
+    headers[:] = [pair for pair in headers if pair[0] != name]
     headers.append((name, value))
 
 
@@ -319,7 +324,7 @@ def add_header_value(http: HttpState, memory, kind: int, name_ptr: int, name_len
 def remove_header(http: HttpState, memory, kind: int, name_ptr: int, name_len: int) -> None:
     exchange, name = _header_edit(http, memory, kind, name_ptr, name_len, "remove_header")
     headers = exchange.headers(kind)
-    headers[:] = [pair for pair in headers if pair[0].lower() != name]
+    headers[:] = [pair for pair in headers if pair[0] != name]
 
 
 def read_body(http: HttpState, memory, kind: int, buf: int, limit: int) -> int:
