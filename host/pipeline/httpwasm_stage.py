@@ -102,12 +102,12 @@ class HttpWasmStage(Stage):
         env = state.env
         if env is None:  # a probe or a shadow's copy: no server, no body
             return Exchange(state.method, _target(state), "HTTP/1.1", _source(state.remote_addr, "0"),
-                            list(state.headers), b"", self.max_body)
+                            state.headers, b"", self.max_body)
         uri = _target(state) if state.edited_target else (env.get("RAW_URI") or env.get("REQUEST_URI")
                                                           or _target(state))
         return Exchange(state.method, uri, env.get("SERVER_PROTOCOL") or "HTTP/1.1",
                         _source(env.get("REMOTE_ADDR") or state.remote_addr, env.get("REMOTE_PORT") or "0"),
-                        list(state.headers), lambda: self._read_body(state), self.max_body)
+                        state.headers, lambda: self._read_body(state), self.max_body)
 
     def _read_body(self, state: RequestState) -> bytes:
         """The request body, read once (bounded by the stage's limit and the call's deadline)

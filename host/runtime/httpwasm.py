@@ -127,7 +127,7 @@ class Exchange:
         self.uri = uri or "/"
         self.protocol = protocol
         self.source_addr = source_addr
-        self.request_headers = request_headers
+        self.request_headers = [(name.lower(), value) for name, value in request_headers]  # a copy
         self.response_headers: list = []
         self.status = 200
         self.features = features
