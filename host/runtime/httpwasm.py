@@ -17,16 +17,17 @@ the callback returns a trap whose message names the function.
 
 from __future__ import annotations
 
-import ctypes
 import logging
+import re
 from time import monotonic_ns
 
 import wasmtime
 from wasmtime import _ffi as ffi
 
-from .fastcall import DEADLINE_TRAP
+from ..errors import AbiError
+from .fastcall import DEADLINE_TRAP, GuestMemory
 from .stores import StoreRegistry
-from .wasi import _NO_FINALIZER, _guest_memory, _trap
+from .wasi import _NO_FINALIZER, _trap
 
 logger = logging.getLogger("mwhost.runtime")
 
@@ -169,10 +170,12 @@ class HttpState:
     """What the http_handler functions know about one instance: its config and features,
     and the exchange of the call in progress (None between calls)."""
 
-    __slots__ = ("config", "features", "exchange")
+    __slots__ = ("config", "features", "exchange", "memory")
 
     def __init__(self, config: bytes) -> None:
         self.config = config
+        #: the instance's GuestMemory, bound before its start functions run
+        self.memory: GuestMemory | None = None
         #: features enabled outside a request (in _start or _initialize): every request gets them
         self.features = 0
         self.exchange: Exchange | None = None
@@ -180,23 +183,28 @@ class HttpState:
 
 # ---- the functions ----------------------------------------------------------------------------
 
-def _text(memory: memoryview, ptr: int, length: int) -> str:
-    if ptr + length > len(memory):
-        raise HostTrap(f"[{ptr}, {ptr + length}) lies outside guest memory")
-    return bytes(memory[ptr:ptr + length]).decode("latin-1")
+#: an HTTP token (RFC 9110): methods and header names
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+#: what a header value may not hold
+_VALUE_BREAK = re.compile(r"[\r\n\0]")
+#: an escaped origin-form target: a leading slash, then visible ASCII only
+_TARGET = re.compile(r"/[\x21-\x7e]*\Z")
 
 
-def _write_bounded(memory: memoryview, buf: int, limit: int, data: bytes) -> int:
+def _text(memory: GuestMemory, ptr: int, length: int) -> str:
+    # NOTE: GuestMemory bounds-checks (AbiError, which the boundary turns into a trap)
+    return memory.read(ptr, length).decode("latin-1")
+
+
+def _write_bounded(memory: GuestMemory, buf: int, limit: int, data: bytes) -> int:
     """The spec's (buf, buf_limit) -> len: write only when it fits, always return the length."""
     size = len(data)
     if size <= limit:
-        if buf + size > len(memory):
-            raise HostTrap(f"buffer [{buf}, {buf + size}) lies outside guest memory")
-        memory[buf:buf + size] = data
+        memory.write(buf, data)
     return size
 
 
-def _write_list(memory: memoryview, buf: int, limit: int, items: list[str]) -> int:
+def _write_list(memory: GuestMemory, buf: int, limit: int, items: list[str]) -> int:
     """NUL-terminated ``items`` under the buffer rule, as ``count << 32 | len``."""
     if not items:
         return 0
@@ -240,7 +248,7 @@ def get_method(http: HttpState, memory, buf: int, limit: int) -> int:
 def set_method(http: HttpState, memory, ptr: int, length: int) -> None:
     exchange = _request_phase(http, "set_method")
     method = _text(memory, ptr, length)
-    if not method or not method.isascii() or not all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in method):
+    if not _TOKEN.match(method):
         raise HostTrap(f"set_method: {method[:40]!r} is not an HTTP method token")
     exchange.method = method
     exchange.edited.add("method")
@@ -253,7 +261,7 @@ def get_uri(http: HttpState, memory, buf: int, limit: int) -> int:
 def set_uri(http: HttpState, memory, ptr: int, length: int) -> None:
     exchange = _request_phase(http, "set_uri")
     uri = _text(memory, ptr, length) or "/"
-    if not uri.startswith("/") or any(ord(c) <= 0x20 or ord(c) >= 0x7F for c in uri):
+    if not _TARGET.match(uri):
         raise HostTrap(f"set_uri: {uri[:80]!r} is not an escaped origin-form request target")
     exchange.uri = uri
     exchange.edited.add("uri")
@@ -292,7 +300,7 @@ def _header_edit(http: HttpState, memory, kind: int, name_ptr: int, name_len: in
     if kind == REQUEST and exchange.phase != "request":
         raise HostTrap(f"{what}: the request headers are read-only in handle_response")
     name = _text(memory, name_ptr, name_len).lower()
-    if not name or not all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in name) or not name.isascii():
+    if not _TOKEN.match(name):
         raise HostTrap(f"{what}: {name[:40]!r} is not a header name")
     exchange.edited.add("request_headers" if kind == REQUEST else "response_headers")
     exchange.touched[kind].add(name)
@@ -301,7 +309,7 @@ def _header_edit(http: HttpState, memory, kind: int, name_ptr: int, name_len: in
 
 def _value(memory, ptr: int, length: int, what: str) -> str:
     value = _text(memory, ptr, length)
-    if "\r" in value or "\n" in value or "\0" in value:
+    if _VALUE_BREAK.search(value):
         raise HostTrap(f"{what}: a header value may not hold CR, LF or NUL")
     return value
 
@@ -331,10 +339,10 @@ def read_body(http: HttpState, memory, kind: int, buf: int, limit: int) -> int:
     exchange = _exchange(http, "read_body")
     if limit == 0:
         raise HostTrap("read_body: buf_limit is 0")
-    if buf + limit > len(memory):
+    if buf + limit > memory.size():
         raise HostTrap(f"read_body: buffer [{buf}, {buf + limit}) lies outside guest memory")
     chunk, eof = exchange.body(kind).read(limit)
-    memory[buf:buf + len(chunk)] = chunk
+    memory.write(buf, chunk)
     return int(eof) << 32 | len(chunk)
 
 
@@ -342,9 +350,7 @@ def write_body(http: HttpState, memory, kind: int, ptr: int, length: int) -> Non
     exchange = _exchange(http, "write_body")
     if kind == REQUEST and exchange.phase != "request":
         raise HostTrap("write_body: the request body is read-only in handle_response")
-    if ptr + length > len(memory):
-        raise HostTrap(f"write_body: [{ptr}, {ptr + length}) lies outside guest memory")
-    exchange.body(kind).write(bytes(memory[ptr:ptr + length]))
+    exchange.body(kind).write(memory.read(ptr, length))
     exchange.edited.add("request_body" if kind == REQUEST else "response_body")
 
 
@@ -399,11 +405,15 @@ def _log(registry: StoreRegistry):
             mapped = _LOG_LEVELS.get(level)
             if mapped is None or state.log.over_budget(length):
                 return 0
-            memory = _guest_memory(caller, context)
-            if memory is None or ptr + length > len(memory):
+            http = state.http
+            if http is None or http.memory is None:
+                return 0
+            memory = http.memory
+            memory.refresh()
+            if ptr + length > memory.size():
                 state.log.line(3, b"http_handler.log called with a buffer outside guest memory")
                 return 0
-            state.log.line(mapped, bytes(memory[ptr:ptr + length]))
+            state.log.line(mapped, memory.read(ptr, length))
         except BaseException:  # noqa: BLE001 - nothing may unwind into wasmtime
             logger.exception("http_handler.log failed")
         return 0
@@ -426,10 +436,11 @@ def _callback(registry: StoreRegistry, name: str):
             context = ffi.wasmtime_caller_context(caller)
             state = registry.get(context)
             http = state.http if state is not None else None
-            memory = _guest_memory(caller, context)
-            if http is None or memory is None:
+            if http is None or http.memory is None:
                 return _trap(f"http_handler.{name}: this instance has no http-wasm state")
-            memory = memory.cast("B")  # NOTE: ctypes' '<B' views cannot take slice assignments
+            # PERF: the instance's own GuestMemory (one FFI size check), no caller export lookup
+            memory = http.memory
+            memory.refresh()
             args = [vals[i].i32 & _U32 for i in range(arity)]
             result = body(http, memory, *args)
             exchange = http.exchange
@@ -442,7 +453,7 @@ def _callback(registry: StoreRegistry, name: str):
                     result &= _U32
                     vals[0].i32 = result - (1 << 32) if result >= (1 << 31) else result
             return 0
-        except HostTrap as err:
+        except (HostTrap, AbiError) as err:
             return _trap(f"http_handler.{name}: {err}")
         except BaseException as err:  # noqa: BLE001 - nothing may unwind into wasmtime
             exchange = http.exchange if http is not None else None

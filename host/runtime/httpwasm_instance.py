@@ -61,6 +61,7 @@ class HttpWasmInstance(GuestInstance):
         context = self._context
         names = self.module.exports
         self._memory = GuestMemory(context, exports["memory"])
+        self.http.memory = self._memory
         self._init = None
         self._on_response = None
         self._handle_request = _GuestFunc(context, exports["handle_request"], 1)

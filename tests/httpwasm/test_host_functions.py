@@ -259,3 +259,18 @@ def test_detected_abi():
     module = GuestModule.from_bytes(default_runtime(), hw_guest())
     assert module.abi == "http-wasm" and module.has_on_response
     assert GuestModule.from_bytes(default_runtime(), hw_guest(handle_response=None)).has_on_response is False
+
+
+def test_a_host_call_that_ends_past_the_deadline_ends_the_call_as_a_timeout():
+    """A body that arrives too slowly (the read sleeps past timeout_ms) ends handle_request
+    as GuestTimeout, not a trap: a blocking host call is bounded by the deadline."""
+    import time
+
+    def slow_body() -> bytes:
+        time.sleep(0.2)
+        return b"late"
+
+    guest = instance(hw_guest("(drop (call $read_body (i32.const 0) (i32.const 100) (i32.const 16))) (i64.const 1)"),
+                     limits=Limits(timeout_ms=50))
+    with pytest.raises(GuestTimeout):
+        guest.handle_request(exchange(request_body=slow_body))
