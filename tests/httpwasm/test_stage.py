@@ -177,3 +177,22 @@ def test_an_http_wasm_shadow_candidate_gives_its_instance_back():
         assert run(state.shadows[0]) == "different"  # the candidate edits headers, the baseline sets ctx
     assert (candidate.idle_instances, candidate.live_instances) == (1, 1)
     shadow.close()
+
+
+def test_admin_upload_rollout_and_rollback_of_an_http_wasm_version(tmp_path):
+    """Through the admin API an http-wasm module is a canary candidate beside a v1 version
+    (the force header picks it), then the active version, then rolled back to v1."""
+    admin = admin_client(tmp_path, ("tag", GOOD, {}))
+    auth = {**bearer(), "Content-Type": "application/wasm"}
+    started = admin.simulate_put("/_admin/middlewares/tag", body=DENY, headers=auth,
+                                 params={"rollout": "canary", "steps": "50,100", "step_s": "3600"})
+    assert started.status_code == 201, started.text
+    assert admin.simulate_get("/", headers={"x-mwhost-variant": "candidate"}).status_code == 403
+    assert admin.simulate_get("/", headers={"x-mwhost-variant": "baseline"}).status_code == 200
+    uploaded = admin.simulate_put("/_admin/middlewares/tag", body=DENY, headers=auth)
+    assert uploaded.status_code == 201, uploaded.text
+    assert admin.simulate_get("/_admin/pipeline", headers=bearer()).json["stages"][0]["abi"] == "http-wasm"
+    assert admin.simulate_get("/").status_code == 403
+    assert admin.simulate_post("/_admin/middlewares/tag/rollback", headers=bearer()).status_code == 200
+    assert admin.simulate_get("/_admin/pipeline", headers=bearer()).json["stages"][0]["abi"] == "v1"
+    assert admin.simulate_get("/").status_code == 200
