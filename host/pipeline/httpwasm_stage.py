@@ -22,6 +22,7 @@ stage's ``max_output_kb``.
 from __future__ import annotations
 
 import io
+import re
 import time
 from urllib.parse import quote, unquote
 
@@ -33,7 +34,7 @@ from .failures import annotate
 from .messages import RequestState, ResponseState
 from .stage import Stage, _Slot
 
-ABI_NAME = "http-wasm"
+_AUTHORITY = re.compile(r"[^/?#]*")
 
 
 class HttpWasmStage(Stage):
@@ -103,8 +104,8 @@ class HttpWasmStage(Stage):
         if env is None:  # a probe or a shadow's copy: no server, no body
             return Exchange(state.method, _target(state), "HTTP/1.1", _source(state.remote_addr, "0"),
                             state.headers, b"", self.max_body)
-        uri = _target(state) if state.edited_target else (env.get("RAW_URI") or env.get("REQUEST_URI")
-                                                          or _target(state))
+        raw = None if state.edited_target else (env.get("RAW_URI") or env.get("REQUEST_URI"))
+        uri = _origin_form(raw) if raw else _target(state)
         return Exchange(state.method, uri, env.get("SERVER_PROTOCOL") or "HTTP/1.1",
                         _source(env.get("REMOTE_ADDR") or state.remote_addr, env.get("REMOTE_PORT") or "0"),
                         state.headers, lambda: self._read_body(state), self.max_body)
@@ -212,6 +213,18 @@ def _target(state: RequestState) -> str:
     """The request target rebuilt from the decoded path and the raw query (no server's raw URI)."""
     path = quote(state.path or "/", safe="/:@!$&'()*+,;=-._~%")
     return f"{path}?{state.query}" if state.query else path
+
+
+def _origin_form(raw: str) -> str:
+    """The raw target in origin form: an absolute-form target (a proxy request,
+    ``http://host/a?b``) loses its scheme and authority."""
+    if raw[:1] == "/":
+        return raw
+    scheme, sep, rest = raw.partition("://")
+    if not sep:
+        return raw  # "*" (OPTIONS *) and anything else the server let through, as it came
+    path = rest[_AUTHORITY.match(rest).end():]
+    return path if path[:1] == "/" else "/" + path
 
 
 def _source(addr: str, port: str) -> str:

@@ -176,3 +176,22 @@ def test_unknown_case_answers_what_the_guest_wrote(tck_host):
     status, headers, _ = send(tck_host, "no-such-case")
     assert status == 500 and "unknown" in header(headers, "x-httpwasm-tck-failed")
     assert header(headers, "x-backend") is None
+
+
+def test_get_uri_of_an_absolute_form_target_is_its_origin_form(tck_host):
+    """A proxy-style absolute-form target reaches get_uri as its escaped origin form."""
+    target = f"http://127.0.0.1:{tck_host.port}/simple%26clean?x=%20"
+    status, headers, _ = send(tck_host, "get_uri/absolute", target=target, headers=[("x-want", "/simple%26clean?x=%20")])
+    passed(status, headers)
+
+
+def test_log_lines_reach_the_host_log(tck_host):
+    """log_enabled says info is on and debug off; a log line lands in the server's log."""
+    import time
+
+    status, headers, _ = send(tck_host, "log")
+    passed(status, headers)
+    deadline = time.monotonic() + 10
+    while "tck guest says hello" not in tck_host.output():
+        assert time.monotonic() < deadline, tck_host.output()[-2000:]
+        time.sleep(0.05)  # NOTE: polling the log file for the line (the event), bounded
