@@ -106,24 +106,34 @@ class HttpWasmStage(Stage):
                             state.headers, b"", self.max_body)
         raw = None if state.edited_target else (env.get("RAW_URI") or env.get("REQUEST_URI"))
         uri = _origin_form(raw) if raw else _target(state)
-        return Exchange(state.method, uri, env.get("SERVER_PROTOCOL") or "HTTP/1.1",
-                        _source(env.get("REMOTE_ADDR") or state.remote_addr, env.get("REMOTE_PORT") or "0"),
-                        state.headers, lambda: self._read_body(state), self.max_body)
+        exchange = Exchange(state.method, uri, env.get("SERVER_PROTOCOL") or "HTTP/1.1",
+                            _source(env.get("REMOTE_ADDR") or state.remote_addr, env.get("REMOTE_PORT") or "0"),
+                            state.headers, b"", self.max_body)
+        # NOTE: read on the guest's first read_body only: most requests never pay for the body
+        exchange.request_body.source = lambda: self._read_body(state, exchange.wait_until_ns)
+        return exchange
 
-    def _read_body(self, state: RequestState) -> bytes:
+    def _read_body(self, state: RequestState, deadline_ns: int) -> bytes:
         """The request body, read once (bounded by the stage's limit and the call's deadline)
         and put back as a buffer, so that the app reads it too (buffer_request)."""
         env = state.env
+        stream = env.get("wsgi.input")
+        chunked = "chunked" in env.get("HTTP_TRANSFER_ENCODING", "").lower()
         try:
             length = int(env.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
+        if stream is None or not (length or chunked):
+            return b""
         if length > self.max_body:
             raise HostTrap(f"read_body: the request body of {length} bytes exceeds the stage's limit "
                            f"of {self.max_body}")
-        stream = env.get("wsgi.input")
-        data = _read_within(env, stream, length, self.limits.timeout_ms) if stream is not None and length else b""
+        # NOTE: a chunked body has no length: read up to one byte past the limit to see it
+        data = _read_within(env, stream, self.max_body + 1 if chunked else length, deadline_ns)
+        if len(data) > self.max_body:
+            raise HostTrap(f"read_body: the chunked request body exceeds the stage's limit of {self.max_body}")
         env["wsgi.input"] = io.BytesIO(data)
+        env["CONTENT_LENGTH"] = str(len(data))  # NOTE: a buffered chunked body now has a length
         state.env_edited = True
         return data
 
@@ -231,19 +241,30 @@ def _source(addr: str, port: str) -> str:
     return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
 
 
-def _read_within(env: dict, stream, length: int, timeout_ms: int) -> bytes:
-    """Read ``length`` bytes, the socket's wait bounded by the stage's timeout when the server
-    exposes the socket (gunicorn does): a slow client cannot hold a guest call past it."""
+#: the request body is read in chunks of this size, the deadline checked between them
+_READ_CHUNK = 16 * 1024
+
+
+def _read_within(env: dict, stream, length: int, deadline_ns: int) -> bytes:
+    """Read ``length`` bytes before ``deadline_ns``: in chunks, the deadline checked between
+    them, and each socket wait bounded by the time left when the server exposes the socket
+    (gunicorn does), so a slow or silent client cannot hold a guest call far past its deadline."""
     sock = env.get("gunicorn.socket")
-    previous = None
-    if sock is not None:
-        try:
-            previous = sock.gettimeout()
-            sock.settimeout(timeout_ms / 1000)
-        except OSError:
-            sock = None
+    previous = sock.gettimeout() if sock is not None else None
+    parts: list[bytes] = []
+    left = length
     try:
-        return stream.read(length)
+        while left > 0:
+            remaining_s = (deadline_ns - time.monotonic_ns()) / 1e9
+            if remaining_s <= 0:
+                raise HostTrap("read_body: the request body did not arrive before the call's deadline")
+            if sock is not None:
+                sock.settimeout(remaining_s)
+            chunk = stream.read(min(left, _READ_CHUNK))
+            if not chunk:
+                break  # the client sent less than its Content-Length
+            parts.append(chunk)
+            left -= len(chunk)
     except OSError as err:
         raise HostTrap(f"read_body: reading the request body failed: {err}") from err
     finally:
@@ -252,3 +273,4 @@ def _read_within(env: dict, stream, length: int, timeout_ms: int) -> bytes:
                 sock.settimeout(previous)
             except OSError:
                 pass
+    return b"".join(parts)

@@ -195,3 +195,24 @@ def test_log_lines_reach_the_host_log(tck_host):
     while "tck guest says hello" not in tck_host.output():
         assert time.monotonic() < deadline, tck_host.output()[-2000:]
         time.sleep(0.05)  # NOTE: polling the log file for the line (the event), bounded
+
+
+def test_a_chunked_request_body_is_read_and_still_reaches_the_app(tck_host):
+    """A body without Content-Length (chunked) is read to its end and replayed to the app."""
+    conn = http.client.HTTPConnection("127.0.0.1", tck_host.port, timeout=10)
+    try:
+        conn.request("POST", "/", body=iter([b"a" * 3000, b"a" * 2000]),
+                     headers={"x-httpwasm-tck-testid": "read_body/request/chunked", "x-want": "5000"},
+                     encode_chunked=True)
+        response = conn.getresponse()
+        assert response.getheader("x-httpwasm-tck-failed") is None, response.getheader("x-httpwasm-tck-failed")
+        assert response.status == 200 and response.read() == b"a" * 5000
+    finally:
+        conn.close()
+
+
+def test_a_body_past_the_stage_limit_fails_the_request_by_its_policy(tck_host):
+    """read_body of a body over max_output_kb traps the guest: 503 naming the stage (fail_closed)."""
+    status, headers, body = send(tck_host, "read_body/request/huge", method="POST",
+                                 headers=[("x-want", "0")], body=b"a" * (1024 * 1024 + 1))
+    assert status == 503 and b'"stage": "tck"' in body
