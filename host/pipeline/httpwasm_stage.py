@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import re
 import time
+from functools import partial
 from urllib.parse import quote, unquote
 
 from ..abi.messages import CONTINUE, UNCHANGED, Action, ResponseAction
@@ -106,12 +107,11 @@ class HttpWasmStage(Stage):
                             state.headers, b"", self.max_body)
         raw = None if state.edited_target else (env.get("RAW_URI") or env.get("REQUEST_URI"))
         uri = _origin_form(raw) if raw else _target(state)
-        exchange = Exchange(state.method, uri, env.get("SERVER_PROTOCOL") or "HTTP/1.1",
-                            _source(env.get("REMOTE_ADDR") or state.remote_addr, env.get("REMOTE_PORT") or "0"),
-                            state.headers, b"", self.max_body)
-        # NOTE: read on the guest's first read_body only: most requests never pay for the body
-        exchange.request_body.source = lambda: self._read_body(state, exchange.wait_until_ns)
-        return exchange
+        # NOTE: the body is read on the guest's first read_body only (most requests never pay
+        # for it); a partial, not a closure over the exchange, so no reference cycle is made
+        return Exchange(state.method, uri, env.get("SERVER_PROTOCOL") or "HTTP/1.1",
+                        _source(env.get("REMOTE_ADDR") or state.remote_addr, env.get("REMOTE_PORT") or "0"),
+                        state.headers, partial(self._read_body, state), self.max_body)
 
     def _read_body(self, state: RequestState, deadline_ns: int) -> bytes:
         """The request body, read once (bounded by the stage's limit and the call's deadline)

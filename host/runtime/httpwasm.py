@@ -17,10 +17,12 @@ the callback returns a trap whose message names the function.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import re
 from time import monotonic_ns
 
+import cffi
 import wasmtime
 from wasmtime import _ffi as ffi
 
@@ -30,6 +32,17 @@ from .stores import StoreRegistry
 from .wasi import _NO_FINALIZER, _trap
 
 logger = logging.getLogger("mwhost.runtime")
+
+# NOTE: the caller's store context through cffi: wasmtime-py's ctypes binding returns a
+# pointer object that references itself (a reference cycle per host call, garbage for the
+# cyclic collector on every request)
+_cffi = cffi.FFI()
+_cffi.cdef("void *wasmtime_caller_context(void *caller);")
+_caller_context = _cffi.dlopen(ffi.dll._name).wasmtime_caller_context
+
+
+def _context_of(caller) -> object:
+    return _caller_context(_cffi.cast("void *", ctypes.addressof(caller.contents)))
 
 MODULE = "http_handler"
 _U32 = 0xFFFF_FFFF
@@ -83,20 +96,21 @@ class Body:
     __slots__ = ("source", "read_pos", "written", "limit")
 
     def __init__(self, source, limit: int) -> None:
-        #: the body's bytes, or a callable that reads them once (the request's stream)
+        #: the body's bytes, or a callable ``source(deadline_ns)`` that reads them once (the
+        #: request's stream, before the call's deadline)
         self.source = source
         self.read_pos = 0
         #: the replacement body once the guest wrote one (the first write replaces)
         self.written: bytearray | None = None
         self.limit = limit
 
-    def content(self) -> bytes:
+    def content(self, deadline_ns: int = 0) -> bytes:
         if callable(self.source):
-            self.source = self.source()
+            self.source = self.source(deadline_ns)
         return self.source
 
-    def read(self, size: int) -> tuple[bytes, bool]:
-        data = self.content()
+    def read(self, size: int, deadline_ns: int = 0) -> tuple[bytes, bool]:
+        data = self.content(deadline_ns)
         chunk = data[self.read_pos:self.read_pos + size]
         self.read_pos += len(chunk)
         return chunk, self.read_pos >= len(data)
@@ -341,7 +355,7 @@ def read_body(http: HttpState, memory, kind: int, buf: int, limit: int) -> int:
         raise HostTrap("read_body: buf_limit is 0")
     if buf + limit > memory.size():
         raise HostTrap(f"read_body: buffer [{buf}, {buf + limit}) lies outside guest memory")
-    chunk, eof = exchange.body(kind).read(limit)
+    chunk, eof = exchange.body(kind).read(limit, exchange.wait_until_ns)
     memory.write(buf, chunk)
     return int(eof) << 32 | len(chunk)
 
@@ -396,8 +410,7 @@ def _log(registry: StoreRegistry):
     @ffi.wasmtime_func_unchecked_callback_t
     def callback(_env, caller, vals, _count):
         try:
-            context = ffi.wasmtime_caller_context(caller)
-            state = registry.get(context)
+            state = registry.get(_context_of(caller))
             if state is None:
                 return 0
             level = _signed(vals[0].i32 & _U32)
@@ -433,8 +446,7 @@ def _callback(registry: StoreRegistry, name: str):
     def callback(_env, caller, vals, _count):
         http = None
         try:
-            context = ffi.wasmtime_caller_context(caller)
-            state = registry.get(context)
+            state = registry.get(_context_of(caller))
             http = state.http if state is not None else None
             if http is None or http.memory is None:
                 return _trap(f"http_handler.{name}: this instance has no http-wasm state")

@@ -266,7 +266,7 @@ def test_a_host_call_that_ends_past_the_deadline_ends_the_call_as_a_timeout():
     as GuestTimeout, not a trap: a blocking host call is bounded by the deadline."""
     import time
 
-    def slow_body() -> bytes:
+    def slow_body(_deadline_ns: int) -> bytes:
         time.sleep(0.2)
         return b"late"
 
