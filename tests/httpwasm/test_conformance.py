@@ -216,3 +216,12 @@ def test_a_body_past_the_stage_limit_fails_the_request_by_its_policy(tck_host):
     status, headers, body = send(tck_host, "read_body/request/huge", method="POST",
                                  headers=[("x-want", "0")], body=b"a" * (1024 * 1024 + 1))
     assert status == 503 and b'"stage": "tck"' in body
+
+
+def test_a_guest_that_never_returns_is_stopped_and_the_worker_serves_on(tck_host):
+    """A handle_request that loops forever ends at the stage's deadline with a 503 naming the
+    stage; the next request is served normally."""
+    status, _, body = send(tck_host, "hostile/loop")
+    assert status == 503 and b'"stage": "tck"' in body
+    status, headers, _ = send(tck_host, "get_method/GET")
+    passed(status, headers)

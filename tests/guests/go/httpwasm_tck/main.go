@@ -3,6 +3,7 @@
 // check what the guest sees answer 500 with x-httpwasm-tck-failed on a mismatch; cases that
 // change the request proceed to the app (next=1), which reports what reached it. Every
 // request gets the response header x-httpwasm-tck-handled: 1 (set before next).
+// hostile/loop never returns (for the deadline).
 package main
 
 import (
@@ -101,6 +102,10 @@ func handleRequest() (next bool, ctx uint32) {
 		next = true
 	case id == "response":
 		next, ctx = true, 42
+	case id == "hostile/loop": // never returns: the stage's deadline must end it
+		for spin := 0; ; spin++ {
+			_ = spin
+		}
 	default:
 		fail("unknown x-httpwasm-tck-testid " + id)
 	}
