@@ -97,7 +97,8 @@ def _validate(args: argparse.Namespace) -> int:
     settings = StageSettings(name=path.stem.replace(" ", "_") or "module", module=path, config=config)
     admitted = admit(settings, read_module_file(path), Runtime())
     phases = "request and response" if admitted.has_on_response else "request"
-    print(f"{path}: ok (ABI v1, sha256 {admitted.sha256}, {phases} phase, {admitted.probes} probe requests)")
+    print(f"{path}: ok (abi: {admitted.abi}, sha256 {admitted.sha256}, {phases} phase, "
+          f"{admitted.probes} probe requests)")
     return 0
 
 

@@ -24,7 +24,7 @@ GO=$ROOT/.venv/bin/go
 go_env=(env GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-mod=mod GOOS=wasip1 GOARCH=wasm)
 build_go() {  # build_go DIR TARGET [go build flags...]
   local dir=$1 target=$2; shift 2
-  if [ -f "$target" ] && [ -z "$(find "$dir" sdk/go -newer "$target" \( -name '*.go' -o -name go.mod \) -print -quit)" ]; then
+  if [ -f "$target" ] && [ -z "$(find "$dir" sdk/go guests/go -newer "$target" \( -name '*.go' -o -name go.mod \) -print -quit)" ]; then
     return
   fi
   log "go: $dir"
@@ -38,7 +38,8 @@ for mod in guest_examples/go/*/go.mod; do
   dir=$(dirname "$mod")
   build_go "$dir" "$OUT/$(basename "$dir").wasm" -tags mw_noresponse
 done
-# Guests that only the tests use (misbehaving on purpose) stay out of the package.
+# Guests that only the tests use (misbehaving on purpose, the http-wasm TCK guest on
+# guests/go/httpwasm) stay out of the package.
 for mod in tests/guests/go/*/go.mod; do
   [ -e "$mod" ] || break
   dir=$(dirname "$mod")

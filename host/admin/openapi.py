@@ -101,7 +101,10 @@ def _schemas() -> dict[str, Any]:
                            "parameter": {"type": "string"}, "stage": {"type": "string"}},
         },
         "StageEntry": _entry_schema(),
-        "PipelineStage": _with("StageEntry", ["position", "kept_versions"], position=_INT, kept_versions=_INT),
+        "PipelineStage": _with("StageEntry", ["position", "kept_versions"], position=_INT, kept_versions=_INT,
+                               abi={"type": ["string", "null"], "enum": ["v1", "http-wasm", None],
+                                    "description": "The guest ABI the stage's module speaks (null: "
+                                                   "its module cannot be loaded here)."}),
         "Pipeline": {
             "type": "object", "required": ["generation", "served_generation", "pid", "stages"],
             "properties": {**_GENERATIONS, "pid": _INT, "source": {"type": "string"},

@@ -57,11 +57,25 @@ class AdminService:
             "pid": os.getpid(),
             "source": manifest.source,
             "written_at": manifest.written_at,
-            "stages": [entry_json(entry, position=i, kept_versions=len(_earlier(manifest, entry)))
+            "stages": [entry_json(entry, position=i, kept_versions=len(_earlier(manifest, entry)),
+                                  abi=self._abi(entry))
                        for i, entry in enumerate(manifest.stages)],
             "rollouts": [rollout_summary(entry.name, rollout) for entry in manifest.stages
                          if (rollout := manifest.active_rollout(entry.name)) is not None],
         }
+
+    def _abi(self, entry: StageEntry) -> str | None:
+        """``v1`` or ``http-wasm``: from the stage this worker serves, else from the module
+        (a cached compile); None when it cannot be loaded here."""
+        for stage in self.live.holder.current.stages:
+            for part in (getattr(stage, "baseline", stage), getattr(stage, "candidate", None)):
+                module = getattr(part, "module", None)
+                if module is not None and part.version == entry.sha256:
+                    return module.abi
+        try:
+            return self.live.cache.load(self.live.store.get(entry.sha256), entry.fuel > 0, entry.sha256).abi
+        except HostError:
+            return None
 
     def versions(self, name: str) -> dict[str, Any]:
         check_name(name)

@@ -6,12 +6,16 @@ with its own answer:
 
 1. the bytes are a core WebAssembly binary (``\\0asm``, version 1)  400 ``check: binary``
 2. they compile                                                  400 ``check: compile``
-3. ABI v1 exports and imports (names and signatures)             422 ``check: abi``
+3. the ABI (v1, or http-wasm for a module importing from
+   ``http_handler``; both or neither is refused), its exports and
+   imports (names and signatures)                                 422 ``check: abi``
 4. it instantiates within its limits, ``_initialize``,
    ``mw_abi_version`` = 1, ``mw_init`` accepts its config         422 ``check: init`` (``abi`` for the version)
+   (http-wasm: ``_start`` or ``_initialize``, with ``get_config``)
 5. probe requests (the golden requests, then the caller's samples)
    run without a trap, a timeout or an invalid action, through the
-   response phase when the module has one                        422 ``check: probe``
+   response phase when the module has one (http-wasm: through
+   ``handle_request``, the golden response standing in for the app) 422 ``check: probe``
 
 It runs in isolation: the module compiles in memory (nothing is written: the caller keeps
 the artifact once it decided to serve the version), and the stage counts into no production
@@ -28,7 +32,9 @@ from typing import Any, Iterable
 from ..errors import AdminBadRequest, GuestLoadError, ModuleRefused, ModuleRejected
 from ..registry import CompileCache
 from ..runtime import GuestModule, Runtime
+from ..runtime.module import ABI_HTTP_WASM
 from ..settings import StageSettings
+from .httpwasm_stage import HttpWasmStage
 from .messages import RequestState, ResponseState
 from .probes import GOLDEN_REQUESTS, GOLDEN_RESPONSE
 from .stage import STAGE_FAILURES, Stage
@@ -50,6 +56,11 @@ class Admitted:
     def has_on_response(self) -> bool:
         return self.module.has_on_response
 
+    @property
+    def abi(self) -> str:
+        """``v1`` or ``http-wasm``."""
+        return self.module.abi
+
 
 def admit(settings: StageSettings, wasm: bytes, runtime: Runtime,
           samples: Iterable[dict[str, Any]] = (), sha256: str | None = None,
@@ -63,9 +74,9 @@ def admit(settings: StageSettings, wasm: bytes, runtime: Runtime,
     sha256 = sha256 or hashlib.sha256(wasm).hexdigest()
     module = _compiled(settings, wasm, cache or CompileCache(runtime, None), sha256)
     try:
-        stage = Stage.isolated(settings, module)
+        stage = (HttpWasmStage if module.abi == ABI_HTTP_WASM else Stage).isolated(settings, module)
     except ModuleRefused as err:
-        raise ModuleRejected(f"the module breaks ABI v1: {err}", check="abi") from err
+        raise ModuleRejected(f"the module breaks {_abi_name(module.abi)}: {err}", check="abi") from err
     except GuestLoadError as err:
         raise ModuleRejected(f"the module does not start with its config and limits: {err}", check="init") from err
     try:
@@ -95,9 +106,15 @@ def _compiled(settings: StageSettings, wasm: bytes, cache: CompileCache, sha256:
     try:
         return cache.load(wasm, settings.fuel > 0, sha256)
     except ModuleRefused as err:
-        raise ModuleRejected(f"the module breaks ABI v1: {err}", check="abi") from err
+        # NOTE: the refusal comes before a module exists; its message names the ABI it broke
+        abi = ABI_HTTP_WASM if "http-wasm" in str(err) or "http_handler" in str(err) else "v1"
+        raise ModuleRejected(f"the module breaks {_abi_name(abi)}: {err}", check="abi") from err
     except GuestLoadError as err:
         raise AdminBadRequest(f"the module does not compile: {err}", check="compile") from err
+
+
+def _abi_name(abi: str) -> str:
+    return "the http-wasm handler ABI" if abi == ABI_HTTP_WASM else "ABI v1"
 
 
 def run_probes(stage: Stage, samples: Iterable[dict[str, Any]] = ()) -> int:

@@ -5,11 +5,32 @@ from __future__ import annotations
 from ..errors import HostError, StageLoadError
 from ..registry import CompileCache, Manifest, ModuleStore, StageEntry, read_module_file
 from ..registry.rollout import Rollout
+from ..runtime.module import ABI_HTTP_WASM
 from ..settings import StageSettings
 from .pipeline import Pipeline
+from .httpwasm_stage import HttpWasmStage
 from .rollout_stage import CanaryStage, count_key
 from .shadow import ShadowStage
 from .stage import Stage, stage_key
+
+
+class _Fetched:
+    """A compile cache stand-in handing Stage.load the module already loaded."""
+
+    def __init__(self, module) -> None:
+        self.module = module
+
+    def load(self, wasm: bytes, fuel: bool = False, sha256: str | None = None):
+        return self.module
+
+
+def load_stage(settings: StageSettings, wasm: bytes, cache: CompileCache, sha256: str | None = None) -> Stage:
+    """A Stage for an ABI v1 module or an HttpWasmStage for an http-wasm one (the module is
+    compiled or fetched once either way)."""
+    module = cache.load(wasm, fuel=settings.fuel > 0, sha256=sha256)
+    if module.abi == ABI_HTTP_WASM:
+        return HttpWasmStage.from_module(settings, module)
+    return Stage.load(settings, wasm, _Fetched(module), sha256)
 
 
 def build_pipeline(stages: tuple[StageSettings, ...], cache: CompileCache,
@@ -70,7 +91,7 @@ class _Builder:
             return same
         try:
             wasm = self.store.get(sha256) if self.store and sha256 else read_module_file(settings.module)
-            stage = Stage.load(settings, wasm, self.cache, sha256)
+            stage = load_stage(settings, wasm, self.cache, sha256)
         except HostError as err:
             where = settings.module or f"version {sha256[:12]}"
             raise StageLoadError(f"stage {settings.name!r} ({where}): {err}") from err

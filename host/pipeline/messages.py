@@ -14,7 +14,7 @@ class RequestState:
 
     __slots__ = ("method", "path", "query", "headers", "remote_addr", "scheme", "ctx",
                  "ran", "response_calls", "edited_names", "edited_target", "variants", "shadows",
-                 "message")
+                 "message", "env", "env_edited", "held", "wants_response_body")
 
     def __init__(self, method: str, path: str, query: str, headers: HeaderList,
                  remote_addr: str, scheme: str) -> None:
@@ -39,6 +39,15 @@ class RequestState:
         # PERF: the packed Request the stages are sent, made by the first stage that needs it
         # and reused until an edit; change the request only through ``apply`` (or reset this).
         self.message: bytes | None = None
+        # NOTE: for http-wasm stages (httpwasm_stage.py): the WSGI environ the request came
+        # in (raw URI, protocol, body stream; None outside a server), whether such a stage
+        # changed its method or body there (the web layer then re-reads them), the guest
+        # instances they hold from the request to the response phase, and whether one asked
+        # for the response body (buffer_response)
+        self.env: dict | None = None
+        self.env_edited = False
+        self.held: dict | None = None
+        self.wants_response_body = False
 
     def request_id(self) -> str | None:
         """The request's id for logs: a stage's ``request_id`` ctx, else ``x-request-id``."""

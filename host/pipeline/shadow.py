@@ -211,6 +211,8 @@ def run(job: ShadowJob) -> str:
         shadow.candidate.failed(err, "request", job.request)
         count(shadow.count_key, "failed")
         return "failed"
+    if job.request.held:  # an http-wasm candidate keeps its instance for a response phase that never comes
+        shadow.candidate.release(job.request)
     differences = compare(job.baseline, action, job.record_values)
     if not differences:
         count(shadow.count_key, "same")

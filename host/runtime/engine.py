@@ -12,6 +12,7 @@ import weakref
 
 import wasmtime
 
+from .httpwasm import define_http_handler
 from .stores import StoreRegistry, StoreState
 from .wasi import define_shadowed_wasi
 
@@ -40,6 +41,8 @@ class Flavour:
         # NOTE: WASI with our poll_oneoff (bounded by the call's deadline) and fd_write (stdio
         # into the guest log on the calling thread); see wasi.py.
         self._wasi_callbacks = define_shadowed_wasi(self.linker, stores)
+        # the http-wasm handler ABI's imports, for guests of that ABI (httpwasm.py)
+        self._http_callbacks = define_http_handler(self.linker, stores)
         # NOTE: a FuncType belongs to the engine it was made for; build it per engine.
         log_type = wasmtime.FuncType([wasmtime.ValType.i32()] * 3, [])
         self.linker.define_func("mw", "log", log_type, host_log, access_caller=True)

@@ -1,4 +1,8 @@
-"""A compiled guest module, checked against ABI v1's exports and imports before anything runs."""
+"""A compiled guest module, checked against its ABI's exports and imports before anything runs.
+
+Two ABIs: ABI v1 (``mw_*`` exports, ``mw.log``) and the http-wasm handler ABI (imports from
+``http_handler``, exports ``handle_request``); ``detect_abi`` tells them apart.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import hashlib
 import wasmtime
 
 from ..errors import GuestLoadError, ModuleRefused
+from . import httpwasm
 from .engine import Runtime
 
 _I32, _I64 = "i32", "i64"
@@ -25,6 +30,8 @@ OPTIONAL_EXPORTS = {
 HOST_IMPORTS = {("mw", "log"): ((_I32, _I32, _I32), ())}
 WASI_MODULE = "wasi_snapshot_preview1"
 
+ABI_V1, ABI_HTTP_WASM = "v1", "http-wasm"
+
 
 def _signature(ty: wasmtime.FuncType) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(str(p) for p in ty.params), tuple(str(r) for r in ty.results)
@@ -35,8 +42,29 @@ def _describe(sig: tuple[tuple[str, ...], tuple[str, ...]]) -> str:
     return f"({', '.join(params)}) -> ({', '.join(results)})"
 
 
+def detect_abi(module: wasmtime.Module) -> str:
+    """Which ABI a module speaks: importing from ``http_handler`` (or exporting
+    ``handle_request`` without ``mw_on_request``) is http-wasm, importing ``mw`` or exporting
+    ``mw_on_request`` is ABI v1; both, or neither, is refused."""
+    imports = {imp.module for imp in module.imports}
+    exports = {export.name for export in module.exports}
+    http = httpwasm.MODULE in imports
+    v1 = "mw" in imports or "mw_on_request" in exports
+    if http and v1:
+        raise ModuleRefused("the module mixes two guest ABIs: it imports from 'http_handler' (http-wasm) "
+                            "and imports 'mw' or exports 'mw_on_request' (ABI v1); a module speaks one")
+    if http or (not v1 and "handle_request" in exports):
+        return ABI_HTTP_WASM
+    if v1 or exports & set(REQUIRED_EXPORTS):
+        return ABI_V1
+    raise ModuleRefused("the module speaks no guest ABI this host knows: it exports neither 'mw_on_request' "
+                        "(ABI v1) nor 'handle_request' (http-wasm, with imports from 'http_handler')")
+
+
 def check_abi(module: wasmtime.Module) -> set[str]:
-    """Refuse a module that breaks ABI v1's export or import rules; return its export names."""
+    """Refuse a module that breaks its ABI's export or import rules; return its export names."""
+    if detect_abi(module) == ABI_HTTP_WASM:
+        return check_httpwasm(module)
     exports = {export.name: export.type for export in module.exports}
     if not isinstance(exports.get("memory"), wasmtime.MemoryType):
         raise ModuleRefused("the module does not export its linear memory as 'memory'")
@@ -51,6 +79,33 @@ def check_abi(module: wasmtime.Module) -> set[str]:
             raise ModuleRefused(f"export {name!r} must have the signature {_describe(want)}, got {got}")
     for imp in module.imports:
         _check_import(imp)
+    return set(exports)
+
+
+def check_httpwasm(module: wasmtime.Module) -> set[str]:
+    """Refuse an http-wasm guest that breaks that ABI's export or import rules."""
+    exports = {export.name: export.type for export in module.exports}
+    if not isinstance(exports.get("memory"), wasmtime.MemoryType):
+        raise ModuleRefused("the module does not export its linear memory as 'memory'")
+    for name, want in {**httpwasm.REQUIRED_EXPORTS, **httpwasm.OPTIONAL_EXPORTS}.items():
+        ty = exports.get(name)
+        if ty is None:
+            if name in httpwasm.REQUIRED_EXPORTS:
+                raise ModuleRefused(f"the http-wasm guest does not export the required function {name!r}")
+            continue
+        if not isinstance(ty, wasmtime.FuncType) or _signature(ty) != want:
+            got = _describe(_signature(ty)) if isinstance(ty, wasmtime.FuncType) else "not a function"
+            raise ModuleRefused(f"export {name!r} must have the signature {_describe(want)}, got {got}")
+    for imp in module.imports:
+        where = f"{imp.module}.{imp.name}"
+        if imp.module == WASI_MODULE:
+            continue
+        want = httpwasm.IMPORTS.get(imp.name or "") if imp.module == httpwasm.MODULE else None
+        if want is None:
+            raise ModuleRefused(f"the module imports {where!r}, which the host does not provide "
+                                f"(allowed for http-wasm guests: http_handler.* and {WASI_MODULE}.*)")
+        if not isinstance(imp.type, wasmtime.FuncType) or _signature(imp.type) != want:
+            raise ModuleRefused(f"import {where!r} must have the signature {_describe(want)}")
     return set(exports)
 
 
@@ -70,13 +125,14 @@ def _check_import(imp: wasmtime.ImportType) -> None:
 class GuestModule:
     """One compiled, ABI-checked module version, ready to instantiate many times."""
 
-    __slots__ = ("runtime", "flavour", "module", "sha256", "exports", "needs_wasi", "can_wait", "_pre")
+    __slots__ = ("runtime", "flavour", "module", "sha256", "abi", "exports", "needs_wasi", "can_wait", "_pre")
 
     def __init__(self, runtime: Runtime, module: wasmtime.Module, sha256: str, fuel: bool = False) -> None:
         self.runtime = runtime
         self.flavour = runtime.flavour(fuel)
         self.module = module
         self.sha256 = sha256
+        self.abi = detect_abi(module)
         self.exports = check_abi(module)
         self.needs_wasi = any(imp.module == WASI_MODULE for imp in module.imports)
         #: it imports WASI poll_oneoff, so its calls need a start time to bound their waits
@@ -113,7 +169,8 @@ class GuestModule:
 
     @property
     def has_on_response(self) -> bool:
-        return "mw_on_response" in self.exports
+        """Whether the module has a response phase (``mw_on_response`` or ``handle_response``)."""
+        return "mw_on_response" in self.exports or "handle_response" in self.exports
 
     @property
     def has_init(self) -> bool:

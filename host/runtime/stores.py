@@ -20,7 +20,7 @@ class StoreState:
     """What the host functions know about one instance's store: where its log lines go, and
     when its current call must end (so that no host call sleeps past it)."""
 
-    __slots__ = ("log", "timeout_ns", "started_ns", "clock_base_ns")
+    __slots__ = ("log", "timeout_ns", "started_ns", "clock_base_ns", "http")
 
     def __init__(self, log: GuestLog, timeout_ms: int) -> None:
         self.log = log
@@ -29,6 +29,8 @@ class StoreState:
         self.started_ns = monotonic_ns()
         #: host monotonic time at which the store's WASI monotonic clock read 0
         self.clock_base_ns = self.started_ns
+        #: an http-wasm guest's HttpState (host/runtime/httpwasm.py); None for ABI v1
+        self.http = None
 
     @property
     def deadline_ns(self) -> int:

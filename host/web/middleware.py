@@ -73,6 +73,7 @@ class WasmMiddleware:
         headers = environ_headers(env)
         state = RequestState(req.method, req.path, req.query_string, headers,
                              req.remote_addr or "", req.scheme)
+        state.env = env  # http-wasm stages read the raw URI, protocol and body here
         traceparent = env.get("HTTP_TRACEPARENT")
         if traceparent:
             state.ctx["traceparent"] = traceparent  # W3C trace context, for guests and spans
@@ -83,6 +84,8 @@ class WasmMiddleware:
         if action is not None:
             _respond(resp, action.status, action.headers, action.body)
             return
+        if state.env_edited:
+            _reread_environ(req, env)
         if state.edited_names:
             write_environ_headers(env, state.headers, state.edited_names)
             # NOTE: falcon caches the header dicts on first access; drop them after an edit.
@@ -133,7 +136,8 @@ class WasmMiddleware:
         if "content-type" not in resp.headers and _has_content(resp):
             # NOTE: falcon adds its default media type only when it serializes; show it now.
             before.append(("content-type", req.options.default_media_type))
-        response = ResponseState(resp.status_code, before)
+        response = ResponseState(resp.status_code, before,
+                                 resp.render_body() if state.wants_response_body else None)
         response_phase(state, response)
         if response.changed:
             _write_response(resp, before, response)
@@ -177,6 +181,14 @@ def _respond(resp: falcon.Response, status: int, headers, body: bytes | None) ->
     if body is not None:
         resp.data = body
     resp.complete = True
+
+
+def _reread_environ(req: falcon.Request, env: dict) -> None:
+    """An http-wasm stage changed the method or the body in the environ (set_method,
+    read_body's buffer, write_body): falcon read both at construction."""
+    req.method = env["REQUEST_METHOD"]
+    req.stream = env["wsgi.input"]
+    req._bounded_stream = None
 
 
 def _retarget(req: falcon.Request, path: str, query: str) -> None:

@@ -1,0 +1,3 @@
+module mwhost/guests/go/httpwasm
+
+go 1.27
