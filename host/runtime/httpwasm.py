@@ -29,7 +29,7 @@ from wasmtime import _ffi as ffi
 from ..errors import AbiError
 from .fastcall import DEADLINE_TRAP, GuestMemory
 from .stores import StoreRegistry
-from .wasi import _NO_FINALIZER, _trap
+from .wasi import _trap, define_unchecked
 
 logger = logging.getLogger("mwhost.runtime")
 
@@ -484,12 +484,7 @@ def define_http_handler(linker: wasmtime.Linker, registry: StoreRegistry) -> lis
         functype = wasmtime.FuncType([wasmtime.ValType.i32() if p == _I32 else wasmtime.ValType.i64() for p in params],
                                      [wasmtime.ValType.i32() if r == _I32 else wasmtime.ValType.i64() for r in results])
         callback = _log(registry) if name == "log" else _callback(registry, name)
-        module, field = MODULE.encode(), name.encode()
-        error = ffi.wasmtime_linker_define_func_unchecked(
-            linker.ptr(), module, len(module), field, len(field), functype.ptr(), callback, None, _NO_FINALIZER)
-        if error:
-            raise wasmtime.WasmtimeError._from_ptr(error)
-        callbacks.append(callback)
+        callbacks.append(define_unchecked(linker, MODULE, name, functype, callback))
     return callbacks
 
 

@@ -65,37 +65,33 @@ def check_abi(module: wasmtime.Module) -> set[str]:
     """Refuse a module that breaks its ABI's export or import rules; return its export names."""
     if detect_abi(module) == ABI_HTTP_WASM:
         return check_httpwasm(module)
-    exports = {export.name: export.type for export in module.exports}
-    if not isinstance(exports.get("memory"), wasmtime.MemoryType):
-        raise ModuleRefused("the module does not export its linear memory as 'memory'")
-    for name, want in {**REQUIRED_EXPORTS, **OPTIONAL_EXPORTS}.items():
-        ty = exports.get(name)
-        if ty is None:
-            if name in REQUIRED_EXPORTS:
-                raise ModuleRefused(f"the module does not export the required function {name!r}")
-            continue
-        if not isinstance(ty, wasmtime.FuncType) or _signature(ty) != want:
-            got = _describe(_signature(ty)) if isinstance(ty, wasmtime.FuncType) else "not a function"
-            raise ModuleRefused(f"export {name!r} must have the signature {_describe(want)}, got {got}")
+    exports = _checked_exports(module, REQUIRED_EXPORTS, OPTIONAL_EXPORTS, "the module")
     for imp in module.imports:
         _check_import(imp)
     return set(exports)
 
 
-def check_httpwasm(module: wasmtime.Module) -> set[str]:
-    """Refuse an http-wasm guest that breaks that ABI's export or import rules."""
+def _checked_exports(module: wasmtime.Module, required: dict, optional: dict, who: str) -> dict:
+    """The module's exports by name, after refusing a missing memory or required function and
+    any of these functions with the wrong signature."""
     exports = {export.name: export.type for export in module.exports}
     if not isinstance(exports.get("memory"), wasmtime.MemoryType):
         raise ModuleRefused("the module does not export its linear memory as 'memory'")
-    for name, want in {**httpwasm.REQUIRED_EXPORTS, **httpwasm.OPTIONAL_EXPORTS}.items():
+    for name, want in {**required, **optional}.items():
         ty = exports.get(name)
         if ty is None:
-            if name in httpwasm.REQUIRED_EXPORTS:
-                raise ModuleRefused(f"the http-wasm guest does not export the required function {name!r}")
+            if name in required:
+                raise ModuleRefused(f"{who} does not export the required function {name!r}")
             continue
         if not isinstance(ty, wasmtime.FuncType) or _signature(ty) != want:
             got = _describe(_signature(ty)) if isinstance(ty, wasmtime.FuncType) else "not a function"
             raise ModuleRefused(f"export {name!r} must have the signature {_describe(want)}, got {got}")
+    return exports
+
+
+def check_httpwasm(module: wasmtime.Module) -> set[str]:
+    """Refuse an http-wasm guest that breaks that ABI's export or import rules."""
+    exports = _checked_exports(module, httpwasm.REQUIRED_EXPORTS, httpwasm.OPTIONAL_EXPORTS, "the http-wasm guest")
     for imp in module.imports:
         where = f"{imp.module}.{imp.name}"
         if imp.module == WASI_MODULE:

@@ -194,6 +194,18 @@ def _callback(registry: StoreRegistry, body, name: str):
     return callback
 
 
+def define_unchecked(linker: wasmtime.Linker, module: str, name: str, functype: wasmtime.FuncType, callback):
+    """Define ``module.name`` on ``linker`` as a raw (unchecked) callback; returns the callback,
+    which must live as long as the linker's engine."""
+    # PERF: the unchecked form hands raw values over; wasmtime-py's Func wraps every call
+    module_name, field = module.encode(), name.encode()
+    error = ffi.wasmtime_linker_define_func_unchecked(
+        linker.ptr(), module_name, len(module_name), field, len(field), functype.ptr(), callback, None, _NO_FINALIZER)
+    if error:
+        raise wasmtime.WasmtimeError._from_ptr(error)
+    return callback
+
+
 def define_shadowed_wasi(linker: wasmtime.Linker, registry: StoreRegistry) -> list:
     """Define WASI on ``linker`` with our ``poll_oneoff`` and ``fd_write`` in place of
     wasmtime's; returns the callbacks, which must live as long as the linker's engine."""
@@ -203,12 +215,6 @@ def define_shadowed_wasi(linker: wasmtime.Linker, registry: StoreRegistry) -> li
     functype = wasmtime.FuncType([i32] * 4, [i32])
     callbacks = []
     for name, body in (("poll_oneoff", poll_oneoff), ("fd_write", fd_write)):
-        callback = _callback(registry, body, name)
-        module, field = MODULE.encode(), name.encode()
-        error = ffi.wasmtime_linker_define_func_unchecked(
-            linker.ptr(), module, len(module), field, len(field), functype.ptr(), callback, None, _NO_FINALIZER)
-        if error:
-            raise wasmtime.WasmtimeError._from_ptr(error)
-        callbacks.append(callback)
+        callbacks.append(define_unchecked(linker, MODULE, name, functype, _callback(registry, body, name)))
     linker.allow_shadowing = False
     return callbacks
