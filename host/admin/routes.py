@@ -11,6 +11,7 @@ from ..settings import AdminSettings
 from ..watch import LivePipeline
 from .audit_view import AUDIT_PATH, AuditResource
 from .auth import Authenticator
+from .console import mount_console
 from .problems import ADMIN_PREFIX, error_serializer, handle_admin_error
 from .resources import (
     Admin, MiddlewareResource, OpenApiResource, OrderResource, PipelineResource, RollbackResource,
@@ -59,6 +60,7 @@ def mount_admin(app: falcon.App, admin: Admin) -> None:
         app.add_route(f"{MIDDLEWARE_PATH}/rollout/{action}", controls, suffix=action)
     app.add_route(OPENAPI_PATH, OpenApiResource(admin))
     app.add_route(AUDIT_PATH, AuditResource(admin))
+    mount_console(app)
     # NOTE: sinks added later take precedence, so this one wins over an app's catch-all sink
     # (the demo echo) for /_admin/ paths that no route above serves.
     app.add_sink(UnknownAdminPath(), ADMIN_PREFIX)
