@@ -65,7 +65,10 @@ export class RolloutsView {
     return [
       h("div", { class: "rollout-head" },
         h("span", { class: `badge ${r.state}`, id: "rollout-state", text: r.state }),
-        h("span", { class: "big", id: "rollout-percent", dataset: { percent: r.percent }, text: `${r.percent}%` }),
+        // NOTE: a promoted candidate is the active version: it serves 100% (the API's percent,
+        // the candidate's share beside a baseline, is 0 once there is no baseline)
+        h("span", { class: "big", id: "rollout-percent", dataset: { percent: r.percent },
+                    text: `${r.state === "promoted" ? 100 : r.percent}%` }),
         h("span", { text: shareText(r) })),
       h("p", { class: "reason", id: "rollout-reason", text: r.reason || "" }),
       r.kind === "canary" ? stepProgress(r.steps, r.step, r.state) : null,
