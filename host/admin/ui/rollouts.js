@@ -57,6 +57,9 @@ export class RolloutsView {
     const text = JSON.stringify(rollout);
     if (text === this.shownText) return;  // NOTE: keep the buttons under the pointer
     this.shownText = text;
+    const started = `${rollout.candidate}@${rollout.started_at}`;
+    if (this.shownStart && this.shownStart !== started) replace(this.message);  // about another rollout
+    this.shownStart = started;
     replace(this.body, this.render(rollout));
   }
 
@@ -75,11 +78,18 @@ export class RolloutsView {
       h("dl", { class: "facts" },
         fact("candidate", h("span", { class: "mono", title: r.candidate, text: short(r.candidate) })),
         fact("baseline", h("span", { class: "mono", title: r.baseline, text: short(r.baseline) })),
-        fact("step", `${r.step + 1} of ${r.steps.length} (${r.step_s} s each at least)`), fact("key", r.key),
-        fact("gates", Object.entries(r.gates || {}).map(([k, v]) => `${k}=${v}`).join(" "))),
+        fact("key", r.key),
+        r.kind === "canary" && [fact("step", `${r.step + 1} of ${r.steps.length} (${r.step_s} s each at least)`),
+          fact("gates", Object.entries(r.gates || {}).map(([k, v]) => `${k}=${v}`).join(" "))]),
       ended ? null : h("div", { class: "controls" }, Object.entries(CONTROLS).map(([action, c]) =>
         h("button", { type: "button", id: `rollout-${action}`, class: action === "abort" ? "danger" : "",
                       disabled: !c.when.includes(r.state), onclick: () => this.control(action), text: c.label }))),
+      r.kind === "shadow" ? shadowPart(r.shadow || {}) : this.canaryPart(r),
+    ];
+  }
+
+  canaryPart(r) {
+    return [
       h("h2", { text: "Candidate against baseline, per step" }),
       h("p", { class: "legend" }, h("span", { class: "swatch candidate" }), " candidate ",
         h("span", { class: "swatch baseline" }), " baseline"),
@@ -90,7 +100,6 @@ export class RolloutsView {
         h("tbody", {}, steps(r).map((s) => h("tr", {}, h("td", { text: s.label }), h("td", { text: s.outcome }),
           h("td", { text: variantText(s.counts.candidate) }), h("td", { text: variantText(s.counts.baseline) }),
           h("td", { text: s.reason }))))),
-      r.shadow ? shadowPart(r.shadow) : null,
     ];
   }
 
@@ -134,7 +143,8 @@ function variantText(v) {
 function shadowPart(shadow) {
   return [
     h("h2", { text: "Shadow: the candidate's answers compared with the baseline's" }),
-    h("p", { id: "shadow-counts", text: `same ${shadow.same} · different ${shadow.different} · failed ${shadow.failed} · dropped ${shadow.dropped}` }),
+    h("p", { id: "shadow-counts", text: `same ${shadow.same ?? 0} · different ${shadow.different ?? 0} · `
+      + `failed ${shadow.failed ?? 0} · dropped ${shadow.dropped ?? 0}` }),
     (shadow.differences || []).length
       ? h("table", { class: "grid", id: "shadow-differences" },
         h("thead", {}, h("tr", {}, h("th", { text: "at" }), h("th", { text: "difference" }))),
