@@ -26,7 +26,7 @@ export function sparkline(values, width = 120, height = 24) {
 
 // groups: [{label, candidate, baseline}]; one chart of one metric.
 export function groupedBars(title, groups, format = (v) => String(v)) {
-  const width = 320, height = 150, top = 22, bottom = 22, left = 8;
+  const width = 280, height = 150, top = 30, bottom = 22, left = 8;
   const values = groups.flatMap((g) => [g.candidate, g.baseline]).filter((v) => typeof v === "number");
   const max = Math.max(1e-9, ...values);
   const slot = (width - left) / Math.max(1, groups.length);
@@ -41,6 +41,10 @@ export function groupedBars(title, groups, format = (v) => String(v)) {
       parts.push(svg("rect", { x: (x + dx).toFixed(1), y: (height - bottom - barHeight).toFixed(1), width: bar.toFixed(1),
                                height: Math.max(0.5, barHeight).toFixed(1), class: `bar ${variant}` },
         svg("title", {}, `${g.label} ${variant}: ${typeof value === "number" ? format(value) : "—"}`)));
+      if (typeof value === "number") {
+        parts.push(svg("text", { x: (x + dx + bar / 2).toFixed(1), y: (height - bottom - barHeight - 3).toFixed(1),
+                                 class: "value", "text-anchor": "middle" }, format(value)));
+      }
     });
     parts.push(svg("text", { x: x.toFixed(1), y: height - 6, class: "axis", "text-anchor": "middle" }, g.label));
   });

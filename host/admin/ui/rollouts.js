@@ -94,8 +94,8 @@ export class RolloutsView {
       h("p", { class: "legend" }, h("span", { class: "swatch candidate" }), " candidate ",
         h("span", { class: "swatch baseline" }), " baseline"),
       h("div", { class: "charts", id: "rollout-charts" }, METRICS.map(([key, title, format]) =>
-        groupedBars(title, steps(r).map((s) => ({ label: s.label, candidate: s.counts.candidate?.[key],
-                                                  baseline: s.counts.baseline?.[key] })), format))),
+        groupedBars(title, steps(r).map((s) => ({ label: s.label, candidate: metric(s.counts.candidate, key),
+                                                  baseline: metric(s.counts.baseline, key) })), format))),
       h("table", { class: "grid" }, h("thead", {}, h("tr", {}, ["step", "outcome", "candidate", "baseline", "reason"].map((t) => h("th", { text: t })))),
         h("tbody", {}, steps(r).map((s) => h("tr", {}, h("td", { text: s.label }), h("td", { text: s.outcome }),
           h("td", { text: variantText(s.counts.candidate) }), h("td", { text: variantText(s.counts.baseline) }),
@@ -126,6 +126,11 @@ function steps(r) {
                 counts: { candidate: r.analysis.candidate, baseline: r.analysis.baseline } });
   }
   return rows;
+}
+
+// a variant's count; finished steps record 5xx answers as `errors`
+function metric(counts, key) {
+  return key === "5xx" ? counts?.["5xx"] ?? counts?.errors : counts?.[key];
 }
 
 function shareText(r) {
