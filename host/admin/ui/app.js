@@ -22,11 +22,9 @@ class Console {
     this.pipeline = null;
     this.view = null;
     this.inFlight = false;
-    this.instances = {};
   }
 
   start() {
-    takeFragmentToken();
     document.getElementById("login-form").addEventListener("submit", (event) => {
       event.preventDefault();
       this.logIn(document.getElementById("login-token").value);
@@ -39,8 +37,7 @@ class Console {
       + "secret or missing scope): log in again."));
     window.addEventListener("hashchange", () => this.route());
     setInterval(() => this.tick(), REFRESH_MS);
-    if (token()) this.route();
-    else this.showLogin("");
+    this.route();
   }
 
   async logIn(value) {
@@ -71,8 +68,8 @@ class Console {
   }
 
   route() {
+    takeFragmentToken();  // NOTE: first: a #token= link opened in this tab logs in, even after a logout
     if (!token()) return this.showLogin("");
-    if (takeFragmentToken()) return this.route();
     const [, viewName = "pipeline", arg = ""] = /^#\/?([a-z]*)\/?(.*)$/.exec(location.hash) || [];
     const View = VIEWS[viewName] || PipelineView;
     this.login.hidden = true;
