@@ -278,6 +278,7 @@ def test_no_request_the_browser_sent_carried_the_token_in_its_url(console_host, 
     """Every URL the browser asked for during the session (from Chromium's network log) is
     free of the token, and the server's log never saw it after it printed it."""
     token = console_host.printed_token()
+    open_view(browser, console_host, "#/pipeline", "#pipeline-table tr[data-stage='tag']")
     urls = [json.loads(entry["message"])["message"]["params"]["request"]["url"]
             for entry in browser.get_log("performance")
             if json.loads(entry["message"])["message"]["method"] == "Network.requestWillBeSent"]
