@@ -18,10 +18,12 @@ pytestmark = pytest.mark.slow
 
 def wait(browser, condition, message, timeout: float = WAIT_S):
     """Wait for ``condition(driver)``; ``message`` (or a callable making it) says what failed."""
-    from selenium.common.exceptions import TimeoutException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
+    # NOTE: the views redraw every 1.5 s: an element found a moment ago may be gone; look again
+    waiting = WebDriverWait(browser, timeout, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,))
     try:
-        return WebDriverWait(browser, timeout, poll_frequency=0.1).until(lambda driver: condition(driver))
+        return waiting.until(lambda driver: condition(driver))
     except TimeoutException:
         raise AssertionError(message() if callable(message) else message) from None
 
@@ -186,10 +188,12 @@ def test_the_workers_and_audit_views_show_every_worker_and_the_latest_writes(con
     open_view(browser, console_host, "#/workers", "#workers-table")
     pids = console_host.worker_pids()
     wait(browser, lambda d: {int(r.get_attribute("data-pid")) for r in css(d, "#workers-table tbody tr")} == pids
-         and text_of(d, "#workers-table").count("ready") == WORKERS, "the workers are not all shown ready")
+         and text_of(d, "#workers-table").count("ready") == WORKERS,
+         lambda: f"the workers {pids} are not all shown ready: {text_of(browser, '#workers')!r}")
     screenshot("workers")
     open_view(browser, console_host, "#/audit", "#audit-table tbody tr")
-    wait(browser, lambda d: "rollout.start" in text_of(d, "#audit-table"), "the rollout is not in the audit view")
+    wait(browser, lambda d: "rollout.start" in text_of(d, "#audit-table"),
+         lambda: f"the rollout is not in the audit view: {text_of(browser, '#audit')!r}")
     table = text_of(browser, "#audit-table")
     assert "rollback" in table and "upload" in table and "refused" in table
     screenshot("audit")
