@@ -2,7 +2,8 @@
 
 ``auth`` (bearer tokens), ``signatures`` (Ed25519 over a module's sha256), ``changes``
 (manifest edits), ``service`` (the operations; admission is the pipeline layer's), ``resources``
-+ ``routes`` (falcon), ``problems`` (problem+json), ``openapi``, ``audit``.
++ ``routes`` (falcon), ``problems`` (problem+json), ``openapi``, ``audit`` and ``audit_view``
+(``GET /_admin/audit``), ``console`` (the browser console at ``/_admin/ui/``, files in ``ui/``).
 """
 
 from .audit import AuditLog

@@ -10,6 +10,7 @@ from typing import Any
 
 from .. import __version__
 from ..settings import NAME_PATTERN, ON_ERROR_POLICIES, STAGE_KEYS, STAGE_RANGES
+from .audit import DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT
 from .auth import SCOPE
 from .params import SETTING_KEYS
 from .probes import MAX_SAMPLES
@@ -155,6 +156,17 @@ def _schemas() -> dict[str, Any]:
             "properties": {"order": {"type": "array", "items": {"type": "string"}},
                            "changed": {"type": "boolean"}, **_GENERATIONS},
         },
+        "AuditPage": {
+            "type": "object", "required": ["limit", "entries"],
+            "properties": {"limit": _INT, "entries": {"type": "array", "description": "Newest first.", "items": {
+                "type": "object", "required": ["at", "who", "action", "stage", "result", "status"],
+                "description": "One audit record (docs/admin.md, Audit log); more members by action.",
+                "properties": {"at": {"type": "string"}, "who": {"type": "string"}, "action": {"type": "string"},
+                               "stage": {"type": ["string", "null"]},
+                               "result": {"type": "string", "enum": ["ok", "refused", "failed"]},
+                               "status": _INT, "detail": {"type": "string"}, "sha256": {"type": "string"},
+                               "generation": _INT, "pid": _INT}}}},
+        },
         "Health": {
             "type": "object", "required": ["status", "pid", "generation", "stages"],
             "properties": {"status": {"type": "string"}, "pid": _INT, "generation": _INT,
@@ -287,6 +299,13 @@ def document() -> dict[str, Any]:
                                        "description": "The kept version to activate (a unique prefix will do)."}],
                 "responses": {**_ok("RollbackResult", "Rolled back."), **_PROBLEM}}},
             **_rollout_paths(),
+            "/_admin/audit": {"get": {
+                "operationId": "audit", "summary": "The latest admin and drop-folder writes, newest first.",
+                "parameters": [{"name": "limit", "in": "query",
+                                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_AUDIT_LIMIT,
+                                           "default": DEFAULT_AUDIT_LIMIT},
+                                "description": "How many records (the newest)."}],
+                "responses": {**_ok("AuditPage", "The records."), **_PROBLEM}}},
             "/_admin/health": {"get": {
                 "operationId": "health", "summary": "Liveness, and the answering worker's generation.",
                 "responses": {**_ok("Health", "This worker is alive."), **_PROBLEM}}},

@@ -9,7 +9,9 @@ import falcon
 from ..errors import AdminError
 from ..settings import AdminSettings
 from ..watch import LivePipeline
+from .audit_view import AUDIT_PATH, AuditResource
 from .auth import Authenticator
+from .console import mount_console
 from .problems import ADMIN_PREFIX, error_serializer, handle_admin_error
 from .resources import (
     Admin, MiddlewareResource, OpenApiResource, OrderResource, PipelineResource, RollbackResource,
@@ -57,6 +59,8 @@ def mount_admin(app: falcon.App, admin: Admin) -> None:
     for action in ROLLOUT_CONTROLS:
         app.add_route(f"{MIDDLEWARE_PATH}/rollout/{action}", controls, suffix=action)
     app.add_route(OPENAPI_PATH, OpenApiResource(admin))
+    app.add_route(AUDIT_PATH, AuditResource(admin))
+    mount_console(app)
     # NOTE: sinks added later take precedence, so this one wins over an app's catch-all sink
     # (the demo echo) for /_admin/ paths that no route above serves.
     app.add_sink(UnknownAdminPath(), ADMIN_PREFIX)

@@ -40,6 +40,11 @@ def prepare_admin(settings: Settings, environ: Mapping[str, str] = os.environ) -
     return AdminStartup(settings, token, trusted.required)
 
 
+def console_link(bind: str, token: str) -> str:
+    """The console's login link: the token rides in the fragment, which browsers never send."""
+    return f"http://{bind}/_admin/ui/#token={token}"
+
+
 def announce(startup: AdminStartup, bind: str) -> str:
     """The lines ``mwhost serve`` prints about the admin API."""
     lines = []
@@ -52,6 +57,10 @@ def announce(startup: AdminStartup, bind: str) -> str:
             "",
             f"    export MWHOST_URL=http://{bind} MWHOST_TOKEN={startup.token}",
             f"    curl -H \"Authorization: Bearer $MWHOST_TOKEN\" $MWHOST_URL/_admin/pipeline",
+            "",
+            "mwhost: browser console (the token stays in the #fragment, which no request carries):",
+            "",
+            f"    {console_link(bind, startup.token)}",
             "",
         ]
     if not startup.signed_only:

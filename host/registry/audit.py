@@ -67,9 +67,47 @@ class AuditLog:
             logger.error("cannot write the audit log %s: %s; record: %s", self.path, err, line.decode().strip())
         return entry
 
+    def latest(self, limit: int) -> list[dict[str, Any]]:
+        """The newest ``limit`` records, newest first, read from the end of the file (it
+        only grows, so a long-lived host's whole log is never read for a page of it)."""
+        try:
+            with open(self.path, "rb") as log:
+                lines = _last_lines(log, limit)
+        except FileNotFoundError:
+            return []
+        records = []
+        for line in reversed(lines):
+            try:
+                record = json.loads(line)
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                continue  # NOTE: a line cut by a full disk is skipped, not a failed read
+            if isinstance(record, dict):
+                records.append(record)
+        return records
+
     def read(self) -> list[dict[str, Any]]:
         """Every record so far (for tests and tools)."""
         try:
             return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
         except FileNotFoundError:
             return []
+
+
+#: bytes read from the end of the audit log per step while looking for whole lines
+_TAIL_BLOCK = 64 * 1024
+
+
+def _last_lines(log: Any, count: int) -> list[bytes]:
+    """The last ``count`` non-empty lines of the binary file ``log``, oldest first."""
+    log.seek(0, os.SEEK_END)
+    end = log.tell()
+    data = b""
+    while end > 0 and data.count(b"\n") <= count:
+        start = max(0, end - _TAIL_BLOCK)
+        log.seek(start)
+        data = log.read(end - start) + data
+        end = start
+    lines = [line for line in data.split(b"\n") if line.strip()]
+    if end > 0:
+        lines = lines[1:]  # NOTE: the first piece may be the tail of a longer line
+    return lines[-count:]
