@@ -10,6 +10,7 @@ from ..errors import AdminError
 from ..settings import AdminSettings
 from ..watch import LivePipeline
 from .auth import Authenticator
+from .fleet import FleetResource
 from .problems import ADMIN_PREFIX, error_serializer, handle_admin_error
 from .resources import (
     Admin, MiddlewareResource, OpenApiResource, OrderResource, PipelineResource, RollbackResource,
@@ -20,6 +21,7 @@ from .signatures import TrustedKeys
 PIPELINE_PATH = "/_admin/pipeline"
 MIDDLEWARE_PATH = "/_admin/middlewares/{name}"
 OPENAPI_PATH = "/_admin/openapi.json"
+FLEET_PATH = "/_admin/fleet"
 #: ``POST /_admin/middlewares/{name}/rollout/<control>``
 ROLLOUT_CONTROLS = ("promote", "abort", "pause", "resume")
 
@@ -57,6 +59,7 @@ def mount_admin(app: falcon.App, admin: Admin) -> None:
     for action in ROLLOUT_CONTROLS:
         app.add_route(f"{MIDDLEWARE_PATH}/rollout/{action}", controls, suffix=action)
     app.add_route(OPENAPI_PATH, OpenApiResource(admin))
+    app.add_route(FLEET_PATH, FleetResource(admin))
     # NOTE: sinks added later take precedence, so this one wins over an app's catch-all sink
     # (the demo echo) for /_admin/ paths that no route above serves.
     app.add_sink(UnknownAdminPath(), ADMIN_PREFIX)

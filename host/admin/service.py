@@ -26,7 +26,7 @@ from .changes import (
 )
 from .params import UploadOptions, check_name, parse_upload
 from .rollout_params import parse_rollout, split_rollout
-from .signatures import TrustedKeys
+from .signatures import TrustedKeys, decode_signature, encode_signature
 
 
 def entry_json(entry: StageEntry, **extra: Any) -> dict[str, Any]:
@@ -151,6 +151,9 @@ class AdminService:
                 err.detail += " (the config was kept from the current version; send config to replace it)"
             raise
         self._persist(wasm, checked)
+        if signature and self.live.fleet is not None:
+            # NOTE: kept beside the module, so the fleet hands it on and every host checks it
+            self.live.store.put_signature(sha256, encode_signature(decode_signature(signature)))
         return StageEntry.from_settings(settings, sha256, "admin"), checked, signed_by
 
     def rollback(self, name: str, sha256: str | None, who: str = "admin") -> dict[str, Any]:
