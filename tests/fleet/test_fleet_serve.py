@@ -5,9 +5,11 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import json
+import subprocess
 
 import pytest
 
+from tests.server.gunicorn_process import mwhost_command
 from tests.fleet.hosts import fleet_host, tagger, upload, wait_converged, wait_for
 
 pytestmark = pytest.mark.slow
@@ -43,6 +45,11 @@ def test_an_upload_to_any_host_reaches_every_worker_of_every_host(fleet):
     assert all(set(host["workers"].values()) == {3} for host in view["hosts"])
     status, _, echoed = fleet[0].request("GET", "/")
     assert status == 200 and b"round1" in echoed
+    listed = subprocess.run(mwhost_command("list", "--url", fleet[2].url, "--token",
+                                           fleet[2].admin_headers()["Authorization"].split()[1]),
+                            capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert "fleet 'default' at generation 3: 3 host(s), in sync" in listed.stdout
 
 
 def test_concurrent_uploads_to_two_hosts_end_in_one_consistent_generation(fleet):
