@@ -228,12 +228,15 @@ class LivePipeline:
         thread.start()
         # rollouts: this worker's counts for the decider, and its bid to be the decider
         CountsFlusher(self.data_dir, self.manifests, self._stop).start()
-        Decider(self.data_dir, self.manifests, self._stop).start()
-        if self.fleet is not None:
-            from ..fleet.sync import FleetSyncer, host_id  # NOTE: redis-py only on a fleet host
+        if self.fleet is None:
+            Decider(self.data_dir, self.manifests, self._stop).start()
+            return
+        from ..fleet.rollouts import FleetRollouts  # NOTE: redis-py only on a fleet host
+        from ..fleet.sync import FleetSyncer, host_id
 
-            FleetSyncer(self.manifests, lambda: self.generation, self._stop, host_id(self.address),
-                        self.address).start()
+        host = host_id(self.address)
+        Decider(self.data_dir, self.manifests, self._stop, fleet=FleetRollouts(self.fleet, host)).start()
+        FleetSyncer(self.manifests, lambda: self.generation, self._stop, host, self.address).start()
 
     def _watch(self, wake: threading.Event, stop: threading.Event) -> None:
         seen = None
