@@ -25,7 +25,7 @@ def main(argv: list[str]) -> int:
                         format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s")
     fleet = FleetSettings(url=os.environ.get(FLEET_URL_ENV, ""), name=os.environ.get(FLEET_NAME_ENV, "default"))
     live = LivePipeline(data_dir, Runtime(parallel_compilation=True), fleet=fleet)
-    drop = DropFolder(drop_dir, live.store, live.cache, live.manifests)
+    drop = DropFolder(drop_dir, live.store, live.cache, live.manifests, audit=live.audit_log())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -21,7 +21,8 @@ from ..errors import GuestLoadError, HostError, StageLoadError
 from ..metrics import METRICS
 from ..pipeline import Pipeline, PipelineHolder, admit, build_from_manifest
 from ..registry import (
-    CompileCache, Manifest, ManifestError, ManifestStore, ModuleStore, StageEntry, read_module_file, reseeded,
+    AuditLog, CompileCache, Manifest, ManifestError, ManifestStore, ModuleStore, StageEntry, read_module_file,
+    reseeded,
 )
 from ..runtime import Runtime
 from ..settings import FleetSettings, RolloutSettings, Settings
@@ -110,6 +111,10 @@ class LivePipeline:
             self.cache.keep(admitted.module)
         manifest = self.manifests.update(lambda m: reseeded(m, entries) or m, source="config")
         logger.info("manifest generation %d seeded from %s", manifest.generation, settings.source)
+
+    def audit_log(self) -> AuditLog:
+        """The audit log of this data dir; a fleet host's also goes to the fleet's stream."""
+        return AuditLog(self.data_dir / "audit.log", stream=self.fleet)
 
     def pull_fleet(self) -> None:
         """A fleet host starting: mirror the fleet's newer generation first, if Redis answers
@@ -235,7 +240,8 @@ class LivePipeline:
         from ..fleet.sync import FleetSyncer, host_id
 
         host = host_id(self.address)
-        Decider(self.data_dir, self.manifests, self._stop, fleet=FleetRollouts(self.fleet, host)).start()
+        Decider(self.data_dir, self.manifests, self._stop, audit=self.audit_log(),
+                fleet=FleetRollouts(self.fleet, host)).start()
         FleetSyncer(self.manifests, lambda: self.generation, self._stop, host, self.address).start()
 
     def _watch(self, wake: threading.Event, stop: threading.Event) -> None:

@@ -15,7 +15,7 @@ from mwhost.errors import FleetUnavailable
 from mwhost.fleet.manifests import FleetManifestStore
 from mwhost.fleet.store import FleetStore
 from mwhost.fleet.sync import FleetSyncer
-from mwhost.registry import Manifest, ModuleStore, StageEntry
+from mwhost.registry import AuditLog, Manifest, ModuleStore, StageEntry
 from mwhost.settings import FleetSettings
 from tests.wat import const_guest
 
@@ -165,3 +165,16 @@ def test_without_a_fleet_redis_is_never_imported(tmp_path):
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) is False
+
+
+def test_audit_records_of_every_host_are_read_from_the_fleets_stream(hosts, tmp_path, redis_server):
+    """A fleet host's audit log also goes to the fleet's stream: records written on one host
+    are read on another; with Redis down a host reads its own file."""
+    first, second = hosts
+    AuditLog(tmp_path / "host0" / "audit.log", stream=first.fleet).record("alice", "PUT /x", "x", "ok", 201)
+    AuditLog(tmp_path / "host1" / "audit.log", stream=second.fleet).record("bob", "DELETE /y", "y", "ok", 200)
+    read = AuditLog(tmp_path / "host1" / "audit.log", stream=second.fleet).read()
+    assert [(r["who"], r["action"]) for r in read] == [("alice", "PUT /x"), ("bob", "DELETE /y")]
+    redis_server.stop()
+    local = AuditLog(tmp_path / "host1" / "audit.log", stream=second.fleet).read()
+    assert [r["who"] for r in local] == ["bob"]
