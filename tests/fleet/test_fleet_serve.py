@@ -108,3 +108,18 @@ def test_redis_outage_hosts_keep_serving_writes_answer_503_and_an_empty_redis_is
         assert status == 201, body
         assert body["generation"] == 3
         wait_converged(hosts, 3)
+
+
+def test_a_module_dropped_on_one_host_is_served_by_every_host(tmp_path, redis_server):
+    """The drop folder of a fleet host writes to the fleet: a module dropped on one host
+    becomes a stage on every worker of the other host too."""
+    with contextlib.ExitStack() as stack:
+        hosts = [stack.enter_context(fleet_host(tmp_path / f"host{i}", redis_server.url)) for i in range(2)]
+        wait_converged(hosts, 1)
+        drop = tmp_path / "host0" / "data" / "drop"
+        wait_for(lambda: drop.is_dir(), 10, "the drop folder")
+        (drop / ".dropped.wasm.tmp").write_bytes(tagger("dropped"))
+        (drop / ".dropped.wasm.tmp").rename(drop / "dropped.wasm")
+        wait_converged(hosts, 2)
+        status, pipeline = hosts[1].get_json("/_admin/pipeline", hosts[1].admin_headers())
+        assert [(s["name"], s["origin"]) for s in pipeline["stages"]] == [("tag", "config"), ("dropped", "drop")]

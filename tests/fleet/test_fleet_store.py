@@ -11,10 +11,14 @@ import threading
 
 import pytest
 
+from cryptography.hazmat.primitives import serialization
+
+from mwhost.admin.signatures import encode_signature, keygen, sign
 from mwhost.errors import FleetUnavailable
 from mwhost.fleet.manifests import FleetManifestStore
 from mwhost.fleet.store import FleetStore
 from mwhost.fleet.sync import FleetSyncer
+from mwhost.fleet.trust import signature_check
 from mwhost.registry import AuditLog, Manifest, ModuleStore, StageEntry
 from mwhost.settings import FleetSettings
 from tests.wat import const_guest
@@ -178,3 +182,33 @@ def test_audit_records_of_every_host_are_read_from_the_fleets_stream(hosts, tmp_
     redis_server.stop()
     local = AuditLog(tmp_path / "host1" / "audit.log", stream=second.fleet).read()
     assert [r["who"] for r in local] == ["bob"]
+
+
+def test_with_trusted_keys_a_host_mirrors_only_modules_signed_by_one_of_them(tmp_path, redis_server):
+    """Trusted-key signatures are checked on every host: a module that reached Redis unsigned
+    (or signed by another key) is refused there; a signed one is mirrored with its signature."""
+    trusted_key = keygen(tmp_path / "publisher")[0]
+    other_key = keygen(tmp_path / "stranger")[0]
+    writer = Host(tmp_path / "writer", redis_server.url)
+    reader = Host(tmp_path / "reader", redis_server.url)
+    reader.manifests.verify = signature_check((tmp_path / "publisher.pub",))
+
+    def signed_by(key_path, wasm: bytes) -> None:
+        key = serialization.load_pem_private_key(key_path.read_bytes(), None)
+        writer.modules.put(wasm)
+        writer.modules.put_signature(hashlib.sha256(wasm).hexdigest(), encode_signature(sign(wasm, key)))
+
+    unsigned = writer.set_stage("tag", tagger("unsigned"))
+    assert reader.syncer.sync_once() == 0
+    assert not reader.modules.has(unsigned.stages[0].sha256)
+    strange = tagger("stranger")
+    signed_by(other_key, strange)
+    writer.set_stage("tag", strange)
+    assert reader.syncer.sync_once() == 0
+    good = tagger("publisher")
+    signed_by(trusted_key, good)
+    written = writer.set_stage("tag", good)
+    assert reader.syncer.sync_once() == written.generation
+    assert reader.modules.signature(written.stages[0].sha256)
+    writer.fleet.close()
+    reader.fleet.close()
