@@ -19,7 +19,7 @@ from typing import Callable
 
 from ..errors import AdminConflict
 from ..registry import Manifest, ManifestStore, ModuleStore
-from .blobs import Verify, fetch_missing, push_missing
+from .blobs import Verify, fetch_kept, fetch_missing, push_missing
 from .store import WRITTEN, FleetStore
 
 logger = logging.getLogger("mwhost.fleet")
@@ -75,7 +75,10 @@ class FleetManifestStore(ManifestStore):
         if manifest.generation <= self._newest_generation():
             return False
         fetch_missing(self.fleet, self.modules, manifest, self.verify)
-        return self.mirror(manifest)
+        written = self.mirror(manifest)
+        if written:
+            fetch_kept(self.fleet, self.modules, manifest, self.verify)  # NOTE: after: rollbacks, not serving
+        return written
 
     def _mirror_unlocked(self, manifest: Manifest) -> None:
         if manifest.generation > self._newest_generation():
