@@ -107,8 +107,8 @@ def _when_ready(server) -> None:
 def fleet_environment(settings: Settings) -> dict[str, str]:
     """The environment of the drop folder's process: a fleet host's drop folder writes to the
     fleet too (docs/fleet.md)."""
-    env = dict(os.environ)
-    if settings.fleet.enabled:
+    env = {key: value for key, value in os.environ.items() if key not in (FLEET_URL_ENV, FLEET_NAME_ENV)}
+    if settings.fleet.enabled:  # NOTE: only then: the workers of a host without a fleet write locally
         env.update({FLEET_URL_ENV: settings.fleet.url, FLEET_NAME_ENV: settings.fleet.name})
     return env
 

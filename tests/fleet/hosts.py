@@ -23,25 +23,28 @@ def tagger(version: str) -> bytes:
     return const_guest({"action": "continue", "ctx": {"v": version}})
 
 
-def write_config(folder: pathlib.Path) -> pathlib.Path:
-    """The same one-stage config on every host (same digest: seeded once for the fleet)."""
+def write_config(folder: pathlib.Path, fleet_url: str | None = None) -> pathlib.Path:
+    """The same one-stage config on every host (same digest: seeded once for the fleet),
+    with a ``[fleet]`` table when ``fleet_url`` is given."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "tag.wasm").write_bytes(tagger("config"))
-    (folder / "mwhost.toml").write_text('[[middleware]]\nname = "tag"\nmodule = "tag.wasm"\n')
+    fleet = f'[fleet]\nurl = "{fleet_url}"\n\n' if fleet_url else ""
+    (folder / "mwhost.toml").write_text(fleet + '[[middleware]]\nname = "tag"\nmodule = "tag.wasm"\n')
     return folder / "mwhost.toml"
 
 
 @contextlib.contextmanager
 def fleet_host(folder: pathlib.Path, fleet_url: str, workers: int = 2, port: int | None = None,
-               extra_env: dict | None = None):
-    """``mwhost serve`` of one host in ``folder`` (its config and data dir) joined to the fleet."""
-    config = write_config(folder)
+               joined_by: str = "flag"):
+    """``mwhost serve`` of one host in ``folder`` (its config and data dir) joined to the fleet
+    by ``joined_by``: the ``--fleet-url`` flag, the ``env`` variable or the ``config``'s table."""
+    config = write_config(folder, fleet_url if joined_by == "config" else None)
     port = port or free_port()
-    env = {**{k: v for k, v in os.environ.items() if k != SECRET_ENV}, SECRET_ENV: ADMIN_SECRET,
-           **(extra_env or {})}
+    env = {**{k: v for k, v in os.environ.items() if k not in (SECRET_ENV, "MWHOST_FLEET_URL")},
+           SECRET_ENV: ADMIN_SECRET, **({"MWHOST_FLEET_URL": fleet_url} if joined_by == "env" else {})}
     command = mwhost_command("serve", "--config", str(config), "--bind", f"127.0.0.1:{port}",
                              "--workers", str(workers), "--data-dir", str(folder / "data"),
-                             "--fleet-url", fleet_url)
+                             *(["--fleet-url", fleet_url] if joined_by == "flag" else []))
     with supervised(command, folder / f"serve-{port}-{time.monotonic_ns()}.log", port, env, workers,
                     admin_secret=ADMIN_SECRET) as served:
         yield served

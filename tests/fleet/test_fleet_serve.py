@@ -112,9 +112,11 @@ def test_redis_outage_hosts_keep_serving_writes_answer_503_and_an_empty_redis_is
 
 def test_a_module_dropped_on_one_host_is_served_by_every_host(tmp_path, redis_server):
     """The drop folder of a fleet host writes to the fleet: a module dropped on one host
-    becomes a stage on every worker of the other host too."""
+    (joined by its config's [fleet] table) becomes a stage on every worker of the other host
+    (joined by $MWHOST_FLEET_URL) too."""
     with contextlib.ExitStack() as stack:
-        hosts = [stack.enter_context(fleet_host(tmp_path / f"host{i}", redis_server.url)) for i in range(2)]
+        hosts = [stack.enter_context(fleet_host(tmp_path / f"host{i}", redis_server.url, joined_by=how))
+                 for i, how in enumerate(("config", "env"))]
         wait_converged(hosts, 1)
         drop = tmp_path / "host0" / "data" / "drop"
         wait_for(lambda: drop.is_dir(), 10, "the drop folder")
