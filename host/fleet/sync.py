@@ -31,7 +31,8 @@ import time
 from typing import Callable
 
 from ..errors import BlobRefused, FleetUnavailable, HostError
-from ..registry import ManifestError
+from ..registry import Manifest, ManifestError
+from .blobs import push_missing
 from .manifests import FleetManifestStore
 from .store import WRITTEN
 
@@ -150,9 +151,8 @@ class FleetSyncer:
             return local_generation
         return remote.generation
 
-    def reseed(self, local, fleet_generation: int) -> None:
-        from .blobs import push_missing
-
+    def reseed(self, local: Manifest, fleet_generation: int) -> None:
+        """Put this host's newer manifest (and its modules) into the fleet, over a lower one only."""
         push_missing(self.fleet, self.manifests.modules, local)
         result = self.fleet.seed(local)
         if result == WRITTEN:
