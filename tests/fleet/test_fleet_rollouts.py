@@ -42,7 +42,7 @@ def test_the_fleet_decider_moves_when_its_host_is_killed_and_promotes_from_the_s
     with contextlib.ExitStack() as stack:
         hosts = [stack.enter_context(fleet_host(tmp_path / f"host{i}", redis_server.url)) for i in range(2)]
         wait_converged(hosts, 1)
-        query = "rollout=canary&steps=50,100&step_s=1&min_requests=20"
+        query = "rollout=canary&steps=50,100&step_s=1&min_requests=20&key=header:x-user"
         status, _, body = hosts[0].request(
             "PUT", f"/_admin/middlewares/tag?{query}",
             {**hosts[0].admin_headers(), "Content-Type": "application/wasm"}, tagger("candidate"))
