@@ -283,6 +283,8 @@ class LivePipeline:
     def close(self) -> None:
         self.stop()
         self.holder.current.close()
+        if self.fleet is not None:
+            self.fleet.close()  # NOTE: redis-py reconnects if a thread still finishing uses it
 
 
 def _fleet_manifests(data_dir: pathlib.Path, store: ModuleStore, fleet: FleetSettings,
