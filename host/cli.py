@@ -13,7 +13,7 @@ import sys
 from . import __version__
 from .errors import HostError
 from .logs import configure_logging
-from .settings import SERVER_KEYS, STAGE_KEYS
+from .settings import FLEET_KEYS, FLEET_URL_ENV, SERVER_KEYS, STAGE_KEYS
 
 #: stage settings ``mwhost upload`` takes as flags (everything but name, module and config)
 SETTING_KEYS = tuple(key for key in STAGE_KEYS if key not in ("name", "module", "config"))
@@ -33,6 +33,8 @@ def _add_serve(commands) -> None:
     serve.add_argument("--worker-class", choices=("sync", "gthread"), help=SERVER_KEYS["worker_class"].doc)
     serve.add_argument("--threads", type=int, metavar="N", help=SERVER_KEYS["threads"].doc)
     serve.add_argument("--log-format", choices=("text", "json"), help=SERVER_KEYS["log_format"].doc)
+    serve.add_argument("--fleet-url", metavar="URL", help=f"Join a fleet: {FLEET_KEYS['url'].doc} "
+                       f"Over ${FLEET_URL_ENV} and the config's [fleet] url.")
     serve.set_defaults(run=_serve)
 
 
@@ -81,9 +83,24 @@ def _serve_settings(args: argparse.Namespace):
         complaint = SERVER_KEYS[key].check(given[key]) if key in given else None
         if complaint:
             raise UsageError(f"--{key} {complaint}, got {given[key]}")
-    settings = dataclasses.replace(settings, **given)
+    settings = dataclasses.replace(settings, **given, fleet=_fleet_settings(args, settings.fleet))
     drop_dir = settings.drop_dir.resolve() if settings.drop_dir else settings.drop_dir
     return dataclasses.replace(settings, data_dir=settings.data_dir.resolve(), drop_dir=drop_dir)
+
+
+def _fleet_settings(args: argparse.Namespace, fleet):
+    """``--fleet-url``, else ``$MWHOST_FLEET_URL``, else the config's ``[fleet] url``; checked
+    here, so a bad URL is one line before anything starts (docs/fleet.md)."""
+    from .settings import check_fleet_url
+
+    flag = getattr(args, "fleet_url", None)
+    url, where = (flag, "--fleet-url") if flag else (os.environ.get(FLEET_URL_ENV), f"${FLEET_URL_ENV}")
+    if not url:
+        return fleet
+    complaint = check_fleet_url(url)
+    if complaint:
+        raise UsageError(f"{where} {complaint}")
+    return dataclasses.replace(fleet, url=url)
 
 
 def _validate(args: argparse.Namespace) -> int:

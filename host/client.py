@@ -127,7 +127,25 @@ def format_pipeline(pipeline: Mapping[str, Any]) -> str:
     rows += [(str(s["position"]), s["name"], short(s["sha256"]), s["origin"], s["on_error"],
               f"{s['timeout_ms']} ms", f"{s['max_memory_mb']} MiB", str(s["kept_versions"]))
              for s in pipeline["stages"]]
-    return "\n".join(lines + _table(rows) + format_running_rollouts(pipeline.get("rollouts") or []))
+    return "\n".join(lines + _table(rows) + format_running_rollouts(pipeline.get("rollouts") or [])
+                     + format_fleet(pipeline.get("fleet")))
+
+
+def format_fleet(fleet: Mapping[str, Any] | None) -> list[str]:
+    """The lines ``mwhost list`` adds on a fleet host: every host's served generations and
+    its drift from the fleet's generation (docs/fleet.md); none without a fleet."""
+    if not fleet:
+        return []
+    if "error" in fleet:
+        return ["", f"fleet: {fleet['error']}"]
+    rows = [("HOST", "ADDRESS", "WORKERS", "SERVED", "DRIFT", "IN SYNC")]
+    for host in fleet["hosts"]:
+        served = sorted(set(host.get("workers", {}).values()))
+        rows.append((host["host"], host.get("address") or "-", str(len(host.get("workers", {}))),
+                     ",".join(map(str, served)) or "-", str(host.get("drift", "-")), "yes" if host["in_sync"] else "no"))
+    state = "in sync" if fleet["in_sync"] else "DRIFTING"
+    return ["", f"fleet {fleet['name']!r} at generation {fleet['generation']}: {len(fleet['hosts'])} host(s), "
+                f"{state}"] + _table(rows)
 
 
 def format_running_rollouts(rollouts: list[Mapping[str, Any]]) -> list[str]:

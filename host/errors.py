@@ -11,6 +11,7 @@
     │   └── GuestLoadError     it could not be loaded or instantiated
     │       └── ModuleRefused  it breaks the ABI's export/import rules or version
     ├── RegistryError          the module store or cache failed
+    │   └── BlobRefused        a fleet blob does not match its sha256 or signature (never served)
     ├── StageLoadError         a configured stage could not be loaded (names stage and module)
     ├── DropRejected           a file in the drop folder was not applied (says why)
     └── AdminError             an admin API call was refused; renders itself as problem+json
@@ -24,7 +25,8 @@
         ├── UnsupportedModuleType  415 the body is not sent as application/wasm
         ├── ModuleRejected         422 the module failed a check before serving (names which)
         ├── AdminUnavailable       503 the admin API has no way to check tokens
-        └── DataDirUnavailable     503 the data dir cannot be written (disk full, read-only)
+        ├── DataDirUnavailable     503 the data dir cannot be written (disk full, read-only)
+        └── FleetUnavailable       503 the fleet's Redis cannot be reached; nothing changed
 
 Admission (``host/pipeline/admission.py``) refuses a module with ``AdminBadRequest`` (checks
 ``binary``, ``compile``) or ``ModuleRejected`` (``abi``, ``init``, ``probe``), whoever brought
@@ -191,3 +193,15 @@ class DataDirUnavailable(AdminError):
     full, read-only data dir); nothing was activated."""
 
     status, title = 503, "Service Unavailable"
+
+
+class FleetUnavailable(AdminError):
+    """The fleet's Redis cannot be reached (or answers with an error): a write to the fleet
+    changes nothing, here or anywhere; every host keeps serving its local copy."""
+
+    status, title = 503, "Service Unavailable"
+
+
+class BlobRefused(RegistryError):
+    """A module blob from the fleet store does not match its sha256 (or its signature): it is
+    never written to the local store nor served."""

@@ -18,7 +18,7 @@ from .errors import HostError
 from .metrics import METRICS, MULTIPROC_ENV, mark_process_dead
 from .pipeline.shadow import RUNNER as SHADOWS
 from .runtime import Runtime
-from .settings import WORKER_TIMEOUT_S, Settings
+from .settings import FLEET_NAME_ENV, FLEET_URL_ENV, WORKER_TIMEOUT_S, Settings
 from .watch import LivePipeline
 from .web import create_app, live_pipeline
 
@@ -99,8 +99,18 @@ def _when_ready(server) -> None:
         logger.error("no drop folder: cannot create %s: %s", app.settings.drop_folder, err)
         return
     app.drop_process = subprocess.Popen([sys.executable, "-m", "mwhost.watch.drop_process",
-                                         str(app.settings.data_dir), str(app.settings.drop_folder)])
+                                         str(app.settings.data_dir), str(app.settings.drop_folder)],
+                                        env=fleet_environment(app.settings))
     logger.info("watching the drop folder %s (pid %d)", app.settings.drop_folder, app.drop_process.pid)
+
+
+def fleet_environment(settings: Settings) -> dict[str, str]:
+    """The environment of the drop folder's process: a fleet host's drop folder writes to the
+    fleet too (docs/fleet.md)."""
+    env = {key: value for key, value in os.environ.items() if key not in (FLEET_URL_ENV, FLEET_NAME_ENV)}
+    if settings.fleet.enabled:  # NOTE: only then: the workers of a host without a fleet write locally
+        env.update({FLEET_URL_ENV: settings.fleet.url, FLEET_NAME_ENV: settings.fleet.name})
+    return env
 
 
 def _on_exit(server) -> None:

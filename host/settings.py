@@ -29,6 +29,7 @@ import json
 import pathlib
 import re
 import tomllib
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -190,6 +191,58 @@ ROLLOUT_KEYS: dict[str, Key] = {
                          "(they may carry tokens or personal data); off, only which fields differ is kept."),
 }
 
+#: the ``[fleet]`` table (docs/fleet.md): without ``url`` the host is on its own
+FLEET_KEYS: dict[str, Key] = {
+    "url": Key(str, "", "Redis URL of the fleet store (redis://[:PASSWORD@]HOST:PORT/DB or rediss://...), or "
+               "$MWHOST_FLEET_URL / `mwhost serve --fleet-url`. Empty: no fleet, the data dir alone.",
+               lambda value: check_fleet_url(value) if value else None),
+    "name": Key(str, "default", "The fleet's name: namespaces its keys, so several fleets share one Redis.", _name),
+}
+FLEET_SCHEMES = ("redis", "rediss")
+#: the environment variable that joins ``mwhost serve`` to a fleet (``--fleet-url`` wins)
+FLEET_URL_ENV = "MWHOST_FLEET_URL"
+FLEET_NAME_ENV = "MWHOST_FLEET_NAME"
+
+
+def check_fleet_url(url: str) -> str | None:
+    """A complaint when ``url`` cannot be a fleet store's Redis URL (None when it can).
+    NOTE: parsed here without redis-py, which is imported only when a fleet is configured."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in FLEET_SCHEMES:
+        return "must start with redis:// or rediss:// (e.g. redis://127.0.0.1:6379/0)"
+    try:
+        port = parsed.port
+    except ValueError:
+        return "has a port that is not a number from 1 to 65535"
+    if not parsed.hostname:
+        return "names no host (e.g. redis://127.0.0.1:6379/0)"
+    if port == 0:
+        return "has a port that is not a number from 1 to 65535"
+    db = parsed.path.lstrip("/")
+    if db and not db.isdigit():
+        return f"names database {db!r}; it must be a number (redis://HOST:PORT/0)"
+    return None
+
+
+@dataclass(frozen=True)
+class FleetSettings:
+    """The ``[fleet]`` table: the Redis that holds the fleet's desired pipeline (docs/fleet.md)."""
+
+    url: str = FLEET_KEYS["url"].default
+    name: str = FLEET_KEYS["name"].default
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url)
+
+    def redacted_url(self) -> str:
+        """The URL without its password, for logs and error messages."""
+        parsed = urllib.parse.urlsplit(self.url)
+        if parsed.password is None:
+            return self.url
+        netloc = f"{parsed.username or ''}:***@{parsed.hostname}" + (f":{parsed.port}" if parsed.port else "")
+        return urllib.parse.urlunsplit(parsed._replace(netloc=netloc))
+
 
 @dataclass(frozen=True)
 class AdminSettings:
@@ -263,6 +316,7 @@ class Settings:
     log_format: str = SERVER_KEYS["log_format"].default
     admin: AdminSettings = field(default_factory=AdminSettings)
     rollout: RolloutSettings = field(default_factory=RolloutSettings)
+    fleet: FleetSettings = field(default_factory=FleetSettings)
     source: str = "<settings>"
 
     @property
@@ -294,7 +348,7 @@ def settings_from_dict(data: Mapping[str, Any], source: str = "<settings>",
                        base: pathlib.Path | None = None) -> Settings:
     """Validate a parsed config (as ``tomllib`` returns it); relative paths resolve against ``base``."""
     base = base or pathlib.Path.cwd()
-    check_table({k: v for k, v in data.items() if k not in ("server", "middleware", "admin", "rollout")}, {}, source)
+    check_table({k: v for k, v in data.items() if k not in ("server", "middleware", "admin", "rollout", "fleet")}, {}, source)
     server = data.get("server", {})
     if not isinstance(server, Mapping):
         raise ConfigError(f"{source}: [server] must be a table")
@@ -315,7 +369,8 @@ def settings_from_dict(data: Mapping[str, Any], source: str = "<settings>",
         else:
             server_values.pop(key, None)
     return Settings(middleware=stages, source=source, admin=_admin(data.get("admin", {}), source, base),
-                    rollout=_rollout(data.get("rollout", {}), source), **server_values)
+                    rollout=_rollout(data.get("rollout", {}), source), fleet=_fleet(data.get("fleet", {}), source),
+                    **server_values)
 
 
 def _admin(table: Any, source: str, base: pathlib.Path) -> AdminSettings:
@@ -336,6 +391,12 @@ def _rollout(table: Any, source: str) -> RolloutSettings:
     if not isinstance(table, Mapping):
         raise ConfigError(f"{source}: [rollout] must be a table")
     return RolloutSettings(**check_table(table, ROLLOUT_KEYS, f"{source}: [rollout]"))
+
+
+def _fleet(table: Any, source: str) -> FleetSettings:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{source}: [fleet] must be a table")
+    return FleetSettings(**check_table(table, FLEET_KEYS, f"{source}: [fleet]"))
 
 
 def _stage(table: Any, where: str, base: pathlib.Path) -> StageSettings:

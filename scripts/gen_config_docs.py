@@ -8,7 +8,7 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mwhost.settings import ADMIN_KEYS, REQUIRED, ROLLOUT_KEYS, SERVER_KEYS, STAGE_KEYS  # noqa: E402
+from mwhost.settings import ADMIN_KEYS, FLEET_KEYS, REQUIRED, ROLLOUT_KEYS, SERVER_KEYS, STAGE_KEYS  # noqa: E402
 
 TARGET = ROOT / "docs" / "configuration.md"
 
@@ -61,6 +61,13 @@ Command-line flags of `mwhost serve` (`--bind`, `--workers`, `--data-dir`) overr
 Canary and shadow rollouts (docs/rollouts.md).
 
 {_table(ROLLOUT_KEYS)}
+
+## `[fleet]`
+
+A fleet of hosts on one pipeline through Redis (docs/fleet.md). `mwhost serve --fleet-url`
+and `$MWHOST_FLEET_URL` override `url`.
+
+{_table(FLEET_KEYS)}
 
 ## `[[middleware]]`
 

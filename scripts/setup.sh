@@ -49,6 +49,14 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
 fi
 
+# ---- redis-server, for the fleet tests (tests/fleet start private ones on free loopback ports) ----
+if ! command -v redis-server >/dev/null 2>&1; then
+  log "installing redis-server with apt-get"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+fi
+
 # ---- guests ----
 "$ROOT/scripts/build_guests.sh"
 log "ready"

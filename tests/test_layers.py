@@ -11,10 +11,10 @@ import mwhost
 
 PACKAGE = pathlib.Path(mwhost.__file__).resolve().parent
 # a layer may import the layers listed before it (and the leaves), never one after it
-ORDER = ["abi", "runtime", "registry", "pipeline", "watch", "admin", "web"]
+ORDER = ["abi", "runtime", "registry", "fleet", "pipeline", "watch", "admin", "web"]
 LEAVES = {"errors", "settings", "metrics", "tracing", "logs"}
 # testing.py ships falcon.testing-based helpers for users, like falcon's own testing package
-FRAMEWORK_OWNERS = {"wasmtime": {"runtime"}, "falcon": {"web", "admin", "testing"}}
+FRAMEWORK_OWNERS = {"wasmtime": {"runtime"}, "falcon": {"web", "admin", "testing"}, "redis": {"fleet"}}
 
 
 def _imports(path: pathlib.Path) -> set[str]:

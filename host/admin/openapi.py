@@ -309,6 +309,12 @@ def document() -> dict[str, Any]:
             "/_admin/health": {"get": {
                 "operationId": "health", "summary": "Liveness, and the answering worker's generation.",
                 "responses": {**_ok("Health", "This worker is alive."), **_PROBLEM}}},
+            "/_admin/fleet": {"get": {
+                "operationId": "fleet", "summary": "The hosts of this host's fleet, their served generations, drift "
+                "(404 without a fleet; docs/fleet.md).",
+                "responses": {"200": {"description": "The fleet's generation and its live hosts.",
+                                      "content": {"application/json": {"schema": {"type": "object"}}}},
+                              **_PROBLEM}}},
             "/_admin/openapi.json": {"get": {
                 "operationId": "openapi", "summary": "This document.",
                 "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {

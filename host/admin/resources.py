@@ -42,7 +42,7 @@ class Admin:
         self.settings = settings
         self.auth = auth
         self.service = AdminService(live, settings, trusted)
-        self.audit = audit or AuditLog(live.data_dir / "audit.log")
+        self.audit = audit or live.audit_log()
 
     def authorize(self, req: falcon.Request) -> None:
         try:

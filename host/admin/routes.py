@@ -12,6 +12,7 @@ from ..watch import LivePipeline
 from .audit_view import AUDIT_PATH, AuditResource
 from .auth import Authenticator
 from .console import mount_console
+from .fleet import FleetResource
 from .problems import ADMIN_PREFIX, error_serializer, handle_admin_error
 from .resources import (
     Admin, MiddlewareResource, OpenApiResource, OrderResource, PipelineResource, RollbackResource,
@@ -22,6 +23,7 @@ from .signatures import TrustedKeys
 PIPELINE_PATH = "/_admin/pipeline"
 MIDDLEWARE_PATH = "/_admin/middlewares/{name}"
 OPENAPI_PATH = "/_admin/openapi.json"
+FLEET_PATH = "/_admin/fleet"
 #: ``POST /_admin/middlewares/{name}/rollout/<control>``
 ROLLOUT_CONTROLS = ("promote", "abort", "pause", "resume")
 
@@ -61,6 +63,7 @@ def mount_admin(app: falcon.App, admin: Admin) -> None:
     app.add_route(OPENAPI_PATH, OpenApiResource(admin))
     app.add_route(AUDIT_PATH, AuditResource(admin))
     mount_console(app)
+    app.add_route(FLEET_PATH, FleetResource(admin))
     # NOTE: sinks added later take precedence, so this one wins over an app's catch-all sink
     # (the demo echo) for /_admin/ paths that no route above serves.
     app.add_sink(UnknownAdminPath(), ADMIN_PREFIX)

@@ -12,7 +12,10 @@ import hashlib
 import os
 from typing import Any, Callable, Mapping
 
-from ..errors import AdminConflict, AdminError, DataDirUnavailable, HostError, ModuleRejected, RegistryError
+from ..errors import (
+    AdminConflict, AdminError, DataDirUnavailable, FleetUnavailable, HostError, ModuleRejected, RegistryError,
+)
+from ..fleet.status import fleet_status
 from ..metrics import METRICS
 from ..pipeline import Admitted, admit
 from ..registry import Manifest, ManifestError, StageEntry
@@ -26,7 +29,7 @@ from .changes import (
 )
 from .params import UploadOptions, check_name, parse_upload
 from .rollout_params import parse_rollout, split_rollout
-from .signatures import TrustedKeys
+from .signatures import TrustedKeys, decode_signature, encode_signature
 
 
 def entry_json(entry: StageEntry, **extra: Any) -> dict[str, Any]:
@@ -62,6 +65,7 @@ class AdminService:
                        for i, entry in enumerate(manifest.stages)],
             "rollouts": [rollout_summary(entry.name, rollout) for entry in manifest.stages
                          if (rollout := manifest.active_rollout(entry.name)) is not None],
+            **self._fleet(),
         }
 
     def _abi(self, entry: StageEntry) -> str | None:
@@ -76,6 +80,15 @@ class AdminService:
             return self.live.cache.load(self.live.store.get(entry.sha256), entry.fuel > 0, entry.sha256).abi
         except HostError:
             return None
+
+    def _fleet(self) -> dict[str, Any]:
+        """A fleet host's pipeline also says how the fleet's hosts drift (``mwhost list``)."""
+        if self.live.fleet is None:
+            return {}
+        try:
+            return {"fleet": fleet_status(self.live.fleet)}
+        except FleetUnavailable as err:
+            return {"fleet": {"error": err.detail}}
 
     def versions(self, name: str) -> dict[str, Any]:
         check_name(name)
@@ -165,6 +178,9 @@ class AdminService:
                 err.detail += " (the config was kept from the current version; send config to replace it)"
             raise
         self._persist(wasm, checked)
+        if signature and self.live.fleet is not None:
+            # NOTE: kept beside the module, so the fleet hands it on and every host checks it
+            self.live.store.put_signature(sha256, encode_signature(decode_signature(signature)))
         return StageEntry.from_settings(settings, sha256, "admin"), checked, signed_by
 
     def rollback(self, name: str, sha256: str | None, who: str = "admin") -> dict[str, Any]:

@@ -17,8 +17,9 @@ import logging
 import os
 import pathlib
 import re
-from typing import Any
+from typing import Any, Protocol
 
+from ..errors import HostError
 from ..metrics import METRICS
 
 logger = logging.getLogger("mwhost.admin")
@@ -33,11 +34,24 @@ def operation_label(action: str) -> str:
     return _STAGE_IN_PATH.sub("/middlewares/{name}", action)
 
 
-class AuditLog:
-    """Appends audit records to a JSON-lines file."""
+class AuditStream(Protocol):
+    """Where a fleet host's audit records go besides its file (host/fleet/store.py)."""
 
-    def __init__(self, path: pathlib.Path) -> None:
+    def audit(self, record: dict[str, Any]) -> None: ...
+    def audit_records(self, limit: int) -> list[dict[str, Any]]: ...
+
+
+#: how many of the fleet's latest records ``read`` returns from its stream
+STREAM_READ_LIMIT = 10_000
+
+
+class AuditLog:
+    """Appends audit records to a JSON-lines file and, on a fleet host, to the fleet's audit
+    stream (so every host's writes can be read from any host; docs/fleet.md)."""
+
+    def __init__(self, path: pathlib.Path, stream: AuditStream | None = None) -> None:
         self.path = path
+        self.stream = stream
 
     def record(self, who: str, action: str, stage: str | None, result: str, status: int,
                **fields: Any) -> dict[str, Any]:
@@ -65,6 +79,11 @@ class AuditLog:
             # NOTE: the change itself is done (or refused) already; losing its audit line is
             # logged loudly rather than turned into a failed call that did change something.
             logger.error("cannot write the audit log %s: %s; record: %s", self.path, err, line.decode().strip())
+        if self.stream is not None:
+            try:
+                self.stream.audit(entry)
+            except HostError as err:  # NOTE: the local line is written; the change is not undone
+                logger.error("audit record not added to the fleet's stream: %s", err)
         return entry
 
     def latest(self, limit: int) -> list[dict[str, Any]]:
@@ -86,7 +105,13 @@ class AuditLog:
         return records
 
     def read(self) -> list[dict[str, Any]]:
-        """Every record so far (for tests and tools)."""
+        """Every record so far (for tests and tools): a fleet host's from the fleet's stream
+        (the latest STREAM_READ_LIMIT, every host's), its own file while Redis is down."""
+        if self.stream is not None:
+            try:
+                return self.stream.audit_records(STREAM_READ_LIMIT)
+            except HostError as err:
+                logger.warning("reading this host's audit log: the fleet's stream is unreachable: %s", err)
         try:
             return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
         except FileNotFoundError:

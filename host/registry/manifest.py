@@ -306,20 +306,36 @@ class ManifestStore:
             generation = max(current.generation, self._newest_generation()) + 1
             updated = dataclasses.replace(change(current), generation=generation,
                                           source=source, written_at=time.time())
-            data = updated.to_bytes()
-            copy = self.history_dir / f"{generation}.json"
-            try:
-                # NOTE: the copies first: a manifest.json that names a generation always has
-                # its copy, so a worker can fall back to it and nothing goes backwards.
-                write_atomic(copy, data)
-                write_atomic(self.last_good_path, data)
-                write_atomic(self.path, data)
-            except OSError as err:
-                copy.unlink(missing_ok=True)
-                raise RegistryError(f"cannot write the manifest in {self.data_dir}: {err.strerror or err}; "
-                                    "nothing changed") from err
-            self._prune()
+            self._write(updated)
             return updated
+
+    def mirror(self, manifest: Manifest) -> bool:
+        """Write ``manifest`` as it is (its generation included) when it is newer than every
+        local copy: a fleet host mirroring the fleet's manifest. Returns whether it wrote."""
+        with self.locked():
+            if manifest.generation <= self._newest_generation():
+                return False
+            self._write(manifest)
+            return True
+
+    def newest_generation(self) -> int:
+        """The highest generation any local copy names (a fleet write goes above it too)."""
+        return self._newest_generation()
+
+    def _write(self, updated: Manifest) -> None:
+        data = updated.to_bytes()
+        copy = self.history_dir / f"{updated.generation}.json"
+        try:
+            # NOTE: the copies first: a manifest.json that names a generation always has
+            # its copy, so a worker can fall back to it and nothing goes backwards.
+            write_atomic(copy, data)
+            write_atomic(self.last_good_path, data)
+            write_atomic(self.path, data)
+        except OSError as err:
+            copy.unlink(missing_ok=True)
+            raise RegistryError(f"cannot write the manifest in {self.data_dir}: {err.strerror or err}; "
+                                "nothing changed") from err
+        self._prune()
 
     def _prune(self) -> None:
         for path in self._history_files()[KEEP_GENERATIONS:]:

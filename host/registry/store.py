@@ -46,6 +46,25 @@ class ModuleStore:
             raise RegistryError(f"module file {self.path(sha256)} does not match its sha256 (damaged)")
         return wasm
 
+    def has(self, sha256: str) -> bool:
+        """Whether the store holds module ``sha256`` whole."""
+        return self._holds(self.path(sha256), sha256)
+
+    def put_signature(self, sha256: str, signature: str) -> None:
+        """Keep a module's detached publisher signature beside it (a fleet hands it on)."""
+        try:
+            write_atomic(self.folder / f"{sha256}.sig", signature.encode())
+        except OSError as err:
+            raise RegistryError(f"cannot store the signature of {sha256[:12]} in {self.folder}: "
+                                f"{err.strerror or err}") from err
+
+    def signature(self, sha256: str) -> str | None:
+        """The module's kept signature, None when it came without one."""
+        try:
+            return (self.folder / f"{sha256}.sig").read_text().strip() or None
+        except OSError:
+            return None
+
     @staticmethod
     def _holds(path: pathlib.Path, sha256: str) -> bool:
         try:

@@ -17,7 +17,7 @@ import os
 import pathlib
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from ..metrics import METRICS
 from ..pipeline.rollout_stage import LATENCY_BUCKETS, TALLIES, VARIANTS, count_key
@@ -152,16 +152,32 @@ def _count_files(data_dir: pathlib.Path) -> Iterator[tuple[pathlib.Path, dict[st
             yield path, body
 
 
-def merged(data_dir: pathlib.Path, key: str) -> dict[str, dict[str, Any]]:
+def merged(data_dir: pathlib.Path, key: str, *more: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Every worker's counts of step ``key``, per variant: requests, failures, errors (5xx),
-    failure_rate, error_rate, p99_ms (None without calls) and the merged latency histogram."""
+    failure_rate, error_rate, p99_ms (None without calls) and the merged latency histogram.
+    ``more``: other hosts' ``host_tallies`` of the step (a fleet's decider, docs/fleet.md)."""
     totals = {variant: {"requests": 0, "failures": 0, "errors": 0, "latency": [0] * (len(LATENCY_BUCKETS) + 1)}
               for variant in VARIANTS}
-    for _, body in _count_files(data_dir):
-        step = body.get("tallies", {}).get(key, {})
+    for step in [host_tallies(data_dir, key), *more]:
         for variant, total in totals.items():
             _add(total, step.get(variant) or {})
     return {variant: _summary(total) for variant, total in totals.items()}
+
+
+def host_tallies(data_dir: pathlib.Path, key: str) -> dict[str, dict[str, Any]]:
+    """This host's tallies of step ``key`` summed over its workers, per variant, in the
+    workers' own shape (what a fleet host hands the fleet's decider)."""
+    totals: dict[str, dict[str, Any]] = {variant: {"requests": 0, "failures": 0, "errors": 0, "latency": {}}
+                                         for variant in VARIANTS}
+    for _, body in _count_files(data_dir):
+        step = body.get("tallies", {}).get(key, {})
+        for variant, total in totals.items():
+            tally = step.get(variant) or {}
+            for field in ("requests", "failures", "errors"):
+                total[field] += int(tally.get(field, 0))
+            for index, count in (tally.get("latency") or {}).items():
+                total["latency"][str(index)] = total["latency"].get(str(index), 0) + int(count)
+    return totals
 
 
 def _add(total: dict[str, Any], tally: dict[str, Any]) -> None:

@@ -18,14 +18,14 @@ import pathlib
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol
 
 from ..errors import HostError
 from ..metrics import METRICS
 from ..registry import Manifest, ManifestStore, transitions
 from ..registry.audit import AuditLog
 from ..registry.rollout import Rollout, RolloutError, StepResult
-from .counts import merged, remove_stale, step_key
+from .counts import active_keys, host_tallies, merged, remove_stale, step_key
 
 logger = logging.getLogger("mwhost.rollout")
 
@@ -46,6 +46,14 @@ LATENCY_MIN_EXCESS_MS = 1.0
 BASELINE_MIN_REQUESTS = 20
 
 WHO = "rollout"
+
+
+class FleetRole(Protocol):
+    """A fleet host's side of the fleet's one decider (host/fleet/rollouts.py)."""
+
+    def push(self, tallies: Mapping[str, Mapping[str, Any]]) -> None: ...
+    def hold(self) -> bool: ...
+    def others(self, key: str) -> list[Mapping[str, Any]]: ...
 JUDGED_STATES = ("running", "waiting")
 
 
@@ -164,7 +172,10 @@ class Decider:
     """One worker's bid for the decider role, and the decisions while it holds it."""
 
     def __init__(self, data_dir: pathlib.Path, manifests: ManifestStore, stop: threading.Event,
-                 audit: AuditLog | None = None, clock: Callable[[], float] = time.time) -> None:
+                 audit: AuditLog | None = None, clock: Callable[[], float] = time.time,
+                 fleet: FleetRole | None = None) -> None:
+        #: a fleet host's part in the fleet's one decider (docs/fleet.md); None on its own
+        self.fleet = fleet
         self.data_dir = data_dir
         self.manifests = manifests
         self.stop = stop
@@ -218,6 +229,9 @@ class Decider:
                 if not self.try_acquire():
                     self.stop.wait(LOCK_RETRY_S)
                     continue
+                if self.fleet is not None and not self._fleet_turn():
+                    self.stop.wait(DECIDE_S)
+                    continue
                 try:
                     self.decide_once()
                 except Exception:  # noqa: BLE001 - the decider must outlive any one bad round
@@ -237,12 +251,25 @@ class Decider:
         for name, rollout in manifest.rollouts.items():
             if rollout.kind != "canary" or rollout.state not in JUDGED_STATES:
                 continue
-            counts = merged(self.data_dir, step_key(rollout))
+            key = step_key(rollout)
+            counts = merged(self.data_dir, key, *(self.fleet.others(key) if self.fleet is not None else ()))
             verdict = judge(rollout, counts, self.clock())
             outcome = self.apply(name, rollout, verdict, counts) if verdict.outcome else ""
             if outcome:
                 outcomes[name] = outcome
         return outcomes
+
+    def _fleet_turn(self) -> bool:
+        """A fleet host's decider: hand this host's counts to the fleet, then whether it holds
+        (or just took) the fleet's decider lock. Redis down: no verdicts anywhere; the
+        rollouts hold their share until it is back."""
+        manifest = self.manifests.read_good()
+        try:
+            self.fleet.push({key: host_tallies(self.data_dir, key) for key in active_keys(manifest)})
+            return self.fleet.hold()
+        except HostError as err:
+            logger.warning("no rollout decisions while the fleet store is unreachable: %s", err)
+            return False
 
     def apply(self, name: str, rollout: Rollout, verdict: Verdict, counts: Mapping[str, Any]) -> str:
         """Write ``verdict`` as the next manifest generation and return its outcome, unless

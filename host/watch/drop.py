@@ -25,7 +25,7 @@ import time
 import tomllib
 from typing import Any
 
-from ..errors import AdminError, ConfigError, DropRejected, HostError, RegistryError
+from ..errors import AdminError, ConfigError, DropRejected, FleetUnavailable, HostError, RegistryError
 from ..pipeline import admit
 from ..registry import AuditLog, CompileCache, Manifest, ManifestStore, ModuleStore, StageEntry
 from ..registry.files import write_atomic
@@ -36,6 +36,8 @@ from .observer import watch_folder
 logger = logging.getLogger("mwhost.drop")
 
 SETTLE_S = 0.3
+#: a fleet host's file that could not be written to the fleet (Redis down) is tried again this often
+FLEET_RETRY_S = 2.0
 #: a file modified this recently that does not parse is taken as still being written
 RECENT_S = 2.0
 WHO = "drop-folder"
@@ -63,6 +65,8 @@ class DropFolder:
         self.audit = audit or AuditLog(manifests.data_dir / "audit.log")
         self.applied = AppliedFiles(manifests.data_dir / "drop-applied.json")
         self._pending: dict[str, float] = {}
+        #: names whose file waits for the fleet store to answer again (said once each)
+        self._waiting_for_fleet: set[str] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -101,9 +105,9 @@ class DropFolder:
         # NOTE: closed-after-write and renamed-into-place files are complete: due at once
         self._defer(path.stem, due_now=kind in ("closed", "moved"))
 
-    def _defer(self, name: str, due_now: bool = False) -> None:
+    def _defer(self, name: str, due_now: bool = False, later_s: float = 0.0) -> None:
         with self._lock:
-            self._pending[name] = time.monotonic() - (SETTLE_S if due_now else 0.0)
+            self._pending[name] = time.monotonic() - (SETTLE_S if due_now else 0.0) + later_s
         self._wake.set()
 
     def _run(self) -> None:
@@ -150,11 +154,20 @@ class DropFolder:
         try:
             if not wasm_path.exists():
                 return self._remove(name)
-            return self._install(name, wasm_path)
+            applied = self._install(name, wasm_path)
+            self._waiting_for_fleet.discard(name)
+            return applied
         except _NotComplete:
             logger.info("drop: %s does not parse yet and changed %.1f s ago or less: waiting for it",
                         wasm_path.name, RECENT_S)
             self._defer(name)
+            return False
+        except FleetUnavailable as err:
+            # NOTE: not the file's fault: it is applied once the fleet store answers again
+            if name not in self._waiting_for_fleet:
+                logger.warning("drop: %s waits for the fleet store: %s", wasm_path.name, err.detail)
+                self._waiting_for_fleet.add(name)
+            self._defer(name, later_s=FLEET_RETRY_S)
             return False
         except HostError as err:
             detail = getattr(err, "detail", None) or str(err)

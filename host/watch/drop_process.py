@@ -14,6 +14,7 @@ import sys
 import threading
 
 from ..runtime import Runtime
+from ..settings import FLEET_NAME_ENV, FLEET_URL_ENV, FleetSettings
 from .drop import DropFolder
 from .live import LivePipeline
 
@@ -22,8 +23,9 @@ def main(argv: list[str]) -> int:
     data_dir, drop_dir = (pathlib.Path(arg) for arg in argv)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s")
-    live = LivePipeline(data_dir, Runtime(parallel_compilation=True))
-    drop = DropFolder(drop_dir, live.store, live.cache, live.manifests)
+    fleet = FleetSettings(url=os.environ.get(FLEET_URL_ENV, ""), name=os.environ.get(FLEET_NAME_ENV, "default"))
+    live = LivePipeline(data_dir, Runtime(parallel_compilation=True), fleet=fleet)
+    drop = DropFolder(drop_dir, live.store, live.cache, live.manifests, audit=live.audit_log())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -21,10 +21,11 @@ from ..errors import GuestLoadError, HostError, StageLoadError
 from ..metrics import METRICS
 from ..pipeline import Pipeline, PipelineHolder, admit, build_from_manifest
 from ..registry import (
-    CompileCache, Manifest, ManifestError, ManifestStore, ModuleStore, StageEntry, read_module_file, reseeded,
+    AuditLog, CompileCache, Manifest, ManifestError, ManifestStore, ModuleStore, StageEntry, read_module_file,
+    reseeded,
 )
 from ..runtime import Runtime
-from ..settings import RolloutSettings, Settings
+from ..settings import FleetSettings, RolloutSettings, Settings
 from .counts import CountsFlusher
 from .decider import Decider
 from .observer import watch_folder
@@ -43,13 +44,21 @@ class LivePipeline:
     manifest's generation. Swaps are built off the request path, then one reference rebinds;
     requests in flight finish on the pipeline they started with."""
 
-    def __init__(self, data_dir: pathlib.Path, runtime: Runtime, rollout: RolloutSettings | None = None) -> None:
+    def __init__(self, data_dir: pathlib.Path, runtime: Runtime, rollout: RolloutSettings | None = None,
+                 fleet: FleetSettings | None = None, address: str = "",
+                 trusted_keys: tuple[pathlib.Path, ...] = ()) -> None:
         self.data_dir = data_dir
         #: the ``[rollout]`` table: the force header's switch, what a shadow may record
         self.rollout_settings = rollout or RolloutSettings()
         self.store = ModuleStore(data_dir / "modules")
         self.cache = CompileCache(runtime, data_dir / "cache")
         self.manifests = ManifestStore(data_dir)
+        #: the fleet store when ``[fleet] url`` is set (docs/fleet.md), else None
+        self.fleet = None
+        self.address = address
+        if fleet is not None and fleet.enabled:
+            self.manifests = _fleet_manifests(data_dir, self.store, fleet, trusted_keys)
+            self.fleet = self.manifests.fleet
         self.holder = PipelineHolder()
         #: why this process does not serve the manifest's generation (None when it does)
         self.problem: str | None = None
@@ -69,7 +78,9 @@ class LivePipeline:
         no generation can be built. A worker (``strict=False``) logs either and boots anyway:
         on the newest generation it can build, else answering 503 until one can be.
         """
-        live = cls(settings.data_dir, runtime, settings.rollout)
+        live = cls(settings.data_dir, runtime, settings.rollout, settings.fleet, settings.bind,
+                   settings.admin.trusted_keys)
+        live.pull_fleet()
         try:
             live.seed(settings)
         except HostError as err:
@@ -100,6 +111,20 @@ class LivePipeline:
             self.cache.keep(admitted.module)
         manifest = self.manifests.update(lambda m: reseeded(m, entries) or m, source="config")
         logger.info("manifest generation %d seeded from %s", manifest.generation, settings.source)
+
+    def audit_log(self) -> AuditLog:
+        """The audit log of this data dir; a fleet host's also goes to the fleet's stream."""
+        return AuditLog(self.data_dir / "audit.log", stream=self.fleet)
+
+    def pull_fleet(self) -> None:
+        """A fleet host starting: mirror the fleet's newer generation first, if Redis answers
+        (else it serves its local copy, and its syncer catches up later)."""
+        if self.fleet is None:
+            return
+        try:
+            self.manifests.pull()
+        except HostError as err:
+            logger.warning("fleet not reached at start, serving the local copy: %s", err)
 
     @property
     def generation(self) -> int:
@@ -208,7 +233,16 @@ class LivePipeline:
         thread.start()
         # rollouts: this worker's counts for the decider, and its bid to be the decider
         CountsFlusher(self.data_dir, self.manifests, self._stop).start()
-        Decider(self.data_dir, self.manifests, self._stop).start()
+        if self.fleet is None:
+            Decider(self.data_dir, self.manifests, self._stop).start()
+            return
+        from ..fleet.rollouts import FleetRollouts  # NOTE: redis-py only on a fleet host
+        from ..fleet.sync import FleetSyncer, host_id
+
+        host = host_id(self.address)
+        Decider(self.data_dir, self.manifests, self._stop, audit=self.audit_log(),
+                fleet=FleetRollouts(self.fleet, host)).start()
+        FleetSyncer(self.manifests, lambda: self.generation, self._stop, host, self.address).start()
 
     def _watch(self, wake: threading.Event, stop: threading.Event) -> None:
         seen = None
@@ -249,6 +283,19 @@ class LivePipeline:
     def close(self) -> None:
         self.stop()
         self.holder.current.close()
+        if self.fleet is not None:
+            self.fleet.close()  # NOTE: redis-py reconnects if a thread still finishing uses it
+
+
+def _fleet_manifests(data_dir: pathlib.Path, store: ModuleStore, fleet: FleetSettings,
+                     trusted_keys: tuple[pathlib.Path, ...]):
+    """The fleet-backed manifest store. NOTE: imported here, so redis-py is loaded only on a
+    fleet host."""
+    from ..fleet.manifests import FleetManifestStore
+    from ..fleet.store import FleetStore
+    from ..fleet.trust import signature_check
+
+    return FleetManifestStore(data_dir, FleetStore(fleet), store, signature_check(trusted_keys))
 
 
 def _digest(wasm: bytes) -> str:

@@ -195,7 +195,7 @@ def test_the_openapi_document_lists_every_admin_route(tmp_path):
     assert set(document["paths"]) == {
         "/_admin/pipeline", "/_admin/pipeline/order", "/_admin/middlewares/{name}",
         "/_admin/middlewares/{name}/versions", "/_admin/middlewares/{name}/rollback", "/_admin/health",
-        "/_admin/openapi.json", "/_admin/middlewares/{name}/rollout", "/_admin/audit",
+        "/_admin/openapi.json", "/_admin/middlewares/{name}/rollout", "/_admin/audit", "/_admin/fleet",
         *(f"/_admin/middlewares/{{name}}/rollout/{action}" for action in ("promote", "abort", "pause", "resume"))}
     upload = document["paths"]["/_admin/middlewares/{name}"]["put"]
     names = {p["name"] for p in upload["parameters"]}

@@ -1,0 +1,54 @@
+"""The fleet's key layout in Redis, namespaced by ``[fleet] name`` (docs/fleet.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PREFIX = "mwhost"
+
+
+@dataclass(frozen=True)
+class FleetKeys:
+    """Every key one fleet uses; several fleets (names) share one Redis without meeting."""
+
+    name: str = "default"
+
+    @property
+    def base(self) -> str:
+        return f"{PREFIX}:{self.name}"
+
+    @property
+    def manifest(self) -> str:
+        """hash: ``generation`` (integer) and ``body`` (the manifest file's bytes, checksummed)"""
+        return f"{self.base}:manifest"
+
+    @property
+    def changes(self) -> str:
+        """pub/sub channel: the new generation after every manifest write"""
+        return f"{self.base}:changes"
+
+    @property
+    def audit(self) -> str:
+        """stream: one entry per write on any host (the audit log's records)"""
+        return f"{self.base}:audit"
+
+    @property
+    def decider(self) -> str:
+        """string with expiry: the host id of the fleet's rollout decider"""
+        return f"{self.base}:decider"
+
+    def blob(self, sha256: str) -> str:
+        """string: a module's bytes, set once (NX) under their sha256"""
+        return f"{self.base}:blob:{sha256}"
+
+    def signature(self, sha256: str) -> str:
+        """string: a module's detached publisher signature (base64), when it had one"""
+        return f"{self.base}:sig:{sha256}"
+
+    def host(self, host_id: str) -> str:
+        """string with expiry: a host's heartbeat (JSON)"""
+        return f"{self.base}:hosts:{host_id}"
+
+    @property
+    def hosts_pattern(self) -> str:
+        return f"{self.base}:hosts:*"

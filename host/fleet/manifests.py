@@ -1,0 +1,103 @@
+"""The manifest store of a fleet host: writes go to the fleet first, reads stay local.
+
+``update`` (every write: admin API, CLI through it, drop folder, config seed, rollouts) puts
+the modules the new manifest names into Redis, then compare-and-sets the fleet's manifest on
+its generation (publishing the change), and only then mirrors it into the local data dir,
+where this host's workers pick it up as before. Redis down: ``FleetUnavailable`` and nothing
+changes, here or anywhere. Another host wrote first: the change is computed again on the
+new manifest, up to CAS_ATTEMPTS times, else 409. Reads (``read``, ``read_good``) never
+touch Redis: workers and the request path only ever see the local copy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import pathlib
+import time
+from typing import Callable
+
+from ..errors import AdminConflict
+from ..registry import Manifest, ManifestStore, ModuleStore
+from .blobs import Verify, fetch_kept, fetch_missing, push_missing
+from .store import WRITTEN, FleetStore
+
+logger = logging.getLogger("mwhost.fleet")
+
+#: how many times a write is computed again when another host's write got in first
+CAS_ATTEMPTS = 8
+
+
+class FleetManifestStore(ManifestStore):
+    """``ManifestStore`` whose writes are fleet writes (module docstring)."""
+
+    def __init__(self, data_dir: pathlib.Path, fleet: FleetStore, modules: ModuleStore,
+                 verify: Verify | None = None) -> None:
+        super().__init__(data_dir)
+        self.fleet = fleet
+        self.modules = modules
+        self.verify = verify
+
+    def update(self, change: Callable[[Manifest], Manifest], source: str) -> Manifest:
+        with self.locked():
+            for attempt in range(1, CAS_ATTEMPTS + 1):
+                remote = self.fleet.manifest()
+                local = self.read_good()
+                base = _newest(remote, local)
+                changed = change(base)
+                if remote is not None and base is remote and same_content(changed, remote):
+                    self._mirror_unlocked(remote)  # NOTE: nothing to write (a host re-seeding the same config)
+                    return remote
+                expected = remote.generation if remote is not None else 0
+                generation = max(expected, self._newest_generation()) + 1
+                updated = dataclasses.replace(changed, generation=generation, source=source, written_at=time.time())
+                push_missing(self.fleet, self.modules, updated)
+                moved = self.fleet.compare_and_set(expected, updated)
+                if moved == WRITTEN:
+                    fetch_missing(self.fleet, self.modules, updated, self.verify)
+                    self._write(updated)
+                    logger.info("fleet generation %d written (%s)", generation, source,
+                                extra={"generation": generation})
+                    return updated
+                logger.info("fleet moved to generation %d during a write from %d (attempt %d): computing it again",
+                            moved, expected, attempt)
+        raise AdminConflict(f"the fleet's manifest changed {CAS_ATTEMPTS} times during this write; "
+                            "nothing changed, try again")
+
+    def pull(self) -> bool:
+        """Mirror the fleet's manifest if it is newer than the local one; whether it was."""
+        remote = self.fleet.manifest()
+        return remote is not None and self.mirror_fleet(remote)
+
+    def mirror_fleet(self, manifest: Manifest) -> bool:
+        """Mirror the fleet's ``manifest`` here when it is newer: its modules fetched and
+        checked first (``BlobRefused`` and nothing written otherwise)."""
+        if manifest.generation <= self._newest_generation():
+            return False
+        fetch_missing(self.fleet, self.modules, manifest, self.verify)
+        written = self.mirror(manifest)
+        if written:
+            fetch_kept(self.fleet, self.modules, manifest, self.verify)  # NOTE: after: rollbacks, not serving
+        return written
+
+    def _mirror_unlocked(self, manifest: Manifest) -> None:
+        if manifest.generation > self._newest_generation():
+            fetch_missing(self.fleet, self.modules, manifest, self.verify)
+            self._write(manifest)
+
+
+def _newest(remote: Manifest | None, local: Manifest | None) -> Manifest:
+    """What a write starts from: the fleet's manifest unless this host has a newer one (a
+    Redis restarted empty or behind), so generations never go backwards."""
+    if remote is not None and (local is None or remote.generation >= local.generation):
+        return remote
+    return local or Manifest()
+
+
+_VOLATILE = ("generation", "source", "written_at")
+
+
+def same_content(a: Manifest, b: Manifest) -> bool:
+    """Whether two manifests describe the same pipeline (generation and provenance aside)."""
+    return {k: v for k, v in a.body().items() if k not in _VOLATILE} == \
+        {k: v for k, v in b.body().items() if k not in _VOLATILE}

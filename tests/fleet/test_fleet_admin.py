@@ -1,0 +1,55 @@
+"""The admin API of a fleet host, in-process (falcon TestClient) on a real redis-server."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import falcon.testing
+
+from mwhost import create_app, testing
+from mwhost.registry import ManifestStore
+from mwhost.settings import AdminSettings, FleetSettings
+from tests.admin.support import bearer, tagger
+from tests.server.gunicorn_process import ADMIN_SECRET
+
+AUTH = bearer()
+WASM_HEADERS = {**AUTH, "Content-Type": "application/wasm"}
+
+
+def _client(tmp_path, fleet_url: str = "") -> falcon.testing.TestClient:
+    settings = testing.pipeline_settings(tmp_path, ("tag", tagger("v", "config"), {}))
+    settings = dataclasses.replace(settings, admin=AdminSettings(jwt_secret=ADMIN_SECRET),
+                                   fleet=FleetSettings(url=fleet_url))
+    return falcon.testing.TestClient(create_app(settings))
+
+
+def test_a_host_without_a_fleet_answers_404_on_the_fleet_resource(tmp_path):
+    """GET /_admin/fleet on a host without [fleet] is a 404 problem saying how to join one."""
+    result = _client(tmp_path).simulate_get("/_admin/fleet", headers=AUTH)
+    assert result.status_code == 404
+    assert result.headers["content-type"] == "application/problem+json"
+    assert "not in a fleet" in result.json["detail"]
+    assert "fleet" not in _client(tmp_path).simulate_get("/_admin/pipeline", headers=AUTH).json
+
+
+def test_admin_writes_go_to_the_fleet_and_answer_503_changing_nothing_while_redis_is_down(tmp_path, redis_server):
+    """An upload on a fleet host lands in Redis; with Redis stopped the next one answers 503
+    problem+json (fleet store unavailable), the local manifest keeps its generation, reads
+    still answer, and /_admin/fleet says the store is unavailable."""
+    client = _client(tmp_path, redis_server.url)
+    first = client.simulate_put("/_admin/middlewares/tag", body=tagger("v", "one"), headers=WASM_HEADERS)
+    assert first.status_code == 201, first.json
+    redis = redis_server.client()
+    assert int(redis.hget("mwhost:default:manifest", "generation")) == first.json["generation"]
+    redis.close()
+
+    redis_server.stop()
+    refused = client.simulate_put("/_admin/middlewares/tag", body=tagger("v", "two"), headers=WASM_HEADERS)
+    assert refused.status_code == 503
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json["detail"].startswith("fleet store unavailable")
+    assert ManifestStore(tmp_path / "data").read().generation == first.json["generation"]
+    pipeline = client.simulate_get("/_admin/pipeline", headers=AUTH)
+    assert pipeline.status_code == 200 and "fleet store unavailable" in pipeline.json["fleet"]["error"]
+    fleet = client.simulate_get("/_admin/fleet", headers=AUTH)
+    assert fleet.status_code == 503 and fleet.json["detail"].startswith("fleet store unavailable")
