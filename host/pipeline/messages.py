@@ -4,24 +4,34 @@ from __future__ import annotations
 
 import json
 
+from ..abi.codec import Codec
 from ..abi.messages import CONTINUE, Action
+from ..runtime.accel import pack_request
+from .environ import environ_headers
 
 HeaderList = list  # list[tuple[str, str]], names lower case
 
 
 class RequestState:
-    """One request as the stages see it, plus what the pipeline owes the response phase."""
+    """One request as the stages see it, plus what the pipeline owes the response phase.
 
-    __slots__ = ("method", "path", "query", "headers", "remote_addr", "scheme", "ctx",
+    Made ``from_environ``, the headers stay in the WSGI environ until something reads
+    ``headers`` (an edit, a rollout's key, a snapshot): the request is packed straight from
+    the environ (in C when the accelerator is built), and a request no stage edits never
+    turns its headers into a list.
+    """
+
+    __slots__ = ("method", "path", "query", "_headers", "_environ", "remote_addr", "scheme", "ctx",
                  "ran", "response_calls", "edited_names", "edited_target", "variants", "shadows",
                  "message")
 
-    def __init__(self, method: str, path: str, query: str, headers: HeaderList,
+    def __init__(self, method: str, path: str, query: str, headers: HeaderList | None,
                  remote_addr: str, scheme: str) -> None:
         self.method = method
         self.path = path
         self.query = query
-        self.headers = headers
+        self._headers = headers
+        self._environ: dict | None = None
         self.remote_addr = remote_addr
         self.scheme = scheme
         self.ctx: dict[str, str] = {}
@@ -40,10 +50,45 @@ class RequestState:
         # and reused until an edit; change the request only through ``apply`` (or reset this).
         self.message: bytes | None = None
 
+    @classmethod
+    def from_environ(cls, method: str, path: str, query: str, environ: dict, remote_addr: str,
+                     scheme: str) -> "RequestState":
+        """A request whose headers are read from ``environ`` when first needed."""
+        state = cls(method, path, query, None, remote_addr, scheme)
+        state._environ = environ
+        return state
+
+    @property
+    def headers(self) -> HeaderList:
+        """The request's headers as (name, value) pairs, names lower case, in environ order."""
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = environ_headers(self._environ)
+        return headers
+
+    @headers.setter
+    def headers(self, headers: HeaderList) -> None:
+        self._headers = headers
+
+    def pack(self, codec: Codec) -> bytes:
+        """The Request message as stages receive it (``message`` caches it per request)."""
+        # PERF: in C straight from the environ (or the edited list) when the accelerator is
+        # built; the codec otherwise, or for an input only Python packs (the same bytes)
+        headers = self._headers
+        message = pack_request(self.method, self.path, self.query,
+                               self._environ if headers is None else headers,
+                               self.remote_addr, self.scheme, self.ctx)
+        if message is None:
+            message = codec.encode_request(self.method, self.path, self.query, self.headers,
+                                           self.remote_addr, self.scheme, self.ctx)
+        return message
+
     def request_id(self) -> str | None:
         """The request's id for logs: a stage's ``request_id`` ctx, else ``x-request-id``."""
         rid = self.ctx.get("request_id")
         if rid is None:
+            if self._headers is None:  # NOTE: environ_headers would give the same value
+                return self._environ.get("HTTP_X_REQUEST_ID")
             rid = next((value for name, value in self.headers if name == "x-request-id"), None)
         return rid
 
