@@ -11,6 +11,10 @@
  *       that is not str, a non-ASCII environ key...): the caller then takes the Python path,
  *       which behaves (and fails) as it always did.
  *
+ *   environ_headers(environ, names) -> list
+ *       pipeline.environ.environ_headers's list, made in C: ``names`` is its key -> name
+ *       dict (a dict subclass whose __missing__ fills it), looked up the same way.
+ *
  *   MessageCall(call, size, data, epoch, context, alloc, handler, memory, trap, fail, keep)
  *       .__call__(data, max_output, deadline_ticks) -> bytes
  *       fastcall.MessageCall's roundtrip (epoch deadline, mw_alloc, bounds checks, copy in,
@@ -242,6 +246,49 @@ static PyObject *pack_request(PyObject *self, PyObject *const *args, Py_ssize_t 
     return result;
 }
 
+/* ---------------------------------------------------------------- environ -> list */
+
+static PyObject *environ_headers(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 2 || !PyDict_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "environ_headers(environ: dict, names)");
+        return NULL;
+    }
+    PyObject *environ = args[0], *names = args[1], *key, *value;
+    PyObject *headers = PyList_New(0);
+    if (headers == NULL) return NULL;
+    Py_ssize_t pos = 0;
+    /* NOTE: names.__missing__ (new keys only) runs Python code that touches ``names``, never
+     * the environ; key and value are held across it all the same */
+    while (PyDict_Next(environ, &pos, &key, &value)) {
+        Py_INCREF(key);
+        Py_INCREF(value);
+        PyObject *name = PyObject_GetItem(names, key);  /* the Python path's names[key] */
+        int keep = name == NULL ? -1 : PyObject_IsTrue(name);
+        if (keep > 0) {
+            keep = PyObject_IsTrue(value);
+            if (keep == 0) {
+                /* ``value or key[0] == "H"``: an empty HTTP_ header still counts */
+                keep = PyUnicode_Check(key) && PyUnicode_GET_LENGTH(key) > 0
+                       && PyUnicode_READ_CHAR(key, 0) == 'H';
+            }
+        }
+        if (keep > 0) {
+            PyObject *pair = PyTuple_Pack(2, name, value);
+            if (pair == NULL || PyList_Append(headers, pair) < 0) keep = -1;
+            Py_XDECREF(pair);
+        }
+        Py_XDECREF(name);
+        Py_DECREF(key);
+        Py_DECREF(value);
+        if (keep < 0) {
+            Py_DECREF(headers);
+            return NULL;
+        }
+    }
+    return headers;
+}
+
 /* ---------------------------------------------------------------- the guest call */
 
 typedef void *(*call_unchecked_fn)(void *context, void *func, uint64_t *args_and_results,
@@ -379,6 +426,8 @@ static PyTypeObject MessageCallType = {
 /* ---------------------------------------------------------------- module */
 
 static PyMethodDef methods[] = {
+    {"environ_headers", (PyCFunction)(void (*)(void))environ_headers, METH_FASTCALL,
+     "environ_headers(environ, names) -> list of (name, value)"},
     {"pack_request", (PyCFunction)(void (*)(void))pack_request, METH_FASTCALL,
      "pack_request(method, path, query, headers, remote_addr, scheme, ctx) -> bytes | None"},
     {NULL, NULL, 0, NULL},

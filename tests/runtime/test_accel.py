@@ -59,6 +59,11 @@ def test_packing_from_the_environ_is_byte_identical_to_the_codec(headers, ctx, c
     expected = packed_by_codec(*args[:3], environ_headers(environ), *args[4:])
     assert accel.ACCEL.pack_request(*args) == expected
     listed = environ_headers(environ)
+    native, accel.ACCEL = accel.ACCEL, None
+    try:
+        assert environ_headers(environ) == listed  # the Python loop and the C one agree
+    finally:
+        accel.ACCEL = native
     assert accel.ACCEL.pack_request(*args[:3], listed, *args[4:]) == expected
     assert accel.ACCEL.pack_request(*args[:3], [list(pair) for pair in listed], *args[4:]) == expected
 
@@ -111,3 +116,12 @@ def test_a_lazy_state_reads_its_headers_only_when_asked():
     assert state._headers is None or accel.ACCEL is None
     assert ("x-a", "1") in state.headers
     assert state._headers is not None
+
+
+def test_environ_headers_in_c_keep_the_python_rules(native):
+    """Empty HTTP_ headers count, empty CONTENT_* do not, other keys are skipped, order kept."""
+    environ = {"HTTP_X_EMPTY": "", "CONTENT_TYPE": "", "CONTENT_LENGTH": "3", "wsgi.input": object(),
+               "PATH_INFO": "/", "HTTP_ACCEPT": "*/*"}
+    assert environ_headers(environ) == [("x-empty", ""), ("content-length", "3"), ("accept", "*/*")]
+    with pytest.raises(TypeError):
+        environ_headers({7: "x"})  # as the Python loop: a key that is not str is a TypeError
