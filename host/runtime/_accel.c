@@ -3,11 +3,13 @@
  * Two pieces, each a drop-in for a pure-Python function that stays the reference
  * (host/runtime/accel.py selects; MWHOST_NO_ACCEL=1 or a failed build means Python):
  *
- *   pack_request(method, path, query, headers, remote_addr, scheme, ctx) -> bytes | None
+ *   pack_request(method, path, query, headers, remote_addr, scheme, ctx[, removed, added])
+ *       -> bytes | None
  *       The ABI v1 Request exactly as Codec.encode_request packs it (msgpack-python,
  *       use_bin_type=True), byte for byte. ``headers`` is the WSGI environ (the headers
- *       read as environ_headers reads them, in environ order) or a list of (name, value)
- *       pairs. None when an input is not what a WSGI server or the pipeline makes (a value
+ *       read as environ_headers reads them, in environ order; minus the names in the set
+ *       ``removed``, then the pairs of the list ``added``: the edits of stages kept as an
+ *       overlay) or a list of (name, value) pairs. None when an input is not what a WSGI server or the pipeline makes (a value
  *       that is not str, a non-ASCII environ key...): the caller then takes the Python path,
  *       which behaves (and fails) as it always did.
  *
@@ -144,46 +146,98 @@ static int header_name(PyObject *key, PyObject *value, char *out, Py_ssize_t *ou
     return 1;
 }
 
-static int put_environ_headers(Buf *b, PyObject *environ) {
+/* The names a stage removed (or replaced), as UTF-8 spans: a few, compared with memcmp
+ * (PERF: no str object per header and pack) */
+#define MAX_REMOVED 64
+typedef struct {
+    Py_ssize_t count;
+    const char *name[MAX_REMOVED];
+    Py_ssize_t len[MAX_REMOVED];
+} Removed;
+
+/* 0, or -2 when the set is not a few str (the Python path packs then) */
+static int removed_names(PyObject *set, Removed *removed) {
+    removed->count = 0;
+    if (set == NULL) return 0;
+    if (PySet_GET_SIZE(set) > MAX_REMOVED) return -2;
+    Py_ssize_t pos = 0;
+    Py_hash_t hash;
+    PyObject *name;
+    while (_PySet_NextEntry(set, &pos, &name, &hash)) {
+        if (!PyUnicode_CheckExact(name)) return -2;
+        Py_ssize_t len;
+        const char *utf8 = PyUnicode_AsUTF8AndSize(name, &len);  /* lives as long as the str */
+        if (utf8 == NULL) {
+            PyErr_Clear();
+            return -2;
+        }
+        removed->name[removed->count] = utf8;
+        removed->len[removed->count++] = len;
+    }
+    return 0;
+}
+
+static int is_removed(const Removed *removed, const char *name, Py_ssize_t len) {
+    for (Py_ssize_t i = 0; i < removed->count; i++)
+        if (removed->len[i] == len && memcmp(removed->name[i], name, len) == 0) return 1;
+    return 0;
+}
+
+/* one environ entry's verdict: 1 a header to send (its name in ``name``), 0 not, <0 error */
+static int environ_header(PyObject *key, PyObject *value, const Removed *removed, char *name,
+                          Py_ssize_t *name_len, Py_ssize_t cap) {
+    int rc = header_name(key, value, name, name_len, cap);
+    if (rc <= 0) return rc;
+    return !is_removed(removed, name, *name_len);
+}
+
+static int put_pair(Buf *b, PyObject *pair) {
+    if (PyTuple_CheckExact(pair) && PyTuple_GET_SIZE(pair) == 2) {
+        PUT(put_byte(b, 0x92));
+        PUT(put_str(b, PyTuple_GET_ITEM(pair, 0)));
+        return put_str(b, PyTuple_GET_ITEM(pair, 1));
+    }
+    if (PyList_CheckExact(pair) && PyList_GET_SIZE(pair) == 2) {
+        PUT(put_byte(b, 0x92));
+        PUT(put_str(b, PyList_GET_ITEM(pair, 0)));
+        return put_str(b, PyList_GET_ITEM(pair, 1));
+    }
+    return -2;
+}
+
+/* The environ's headers minus the names in ``removed``, then the pairs of ``added`` (both
+ * may be NULL): RequestState's edits kept as an overlay over the environ. */
+static int put_environ_headers(Buf *b, PyObject *environ, PyObject *removed_set, PyObject *added) {
+    Removed removed;
+    PUT(removed_names(removed_set, &removed));
     char name[256];
     Py_ssize_t name_len, pos = 0, count = 0;
     PyObject *key, *value;
     /* pass 1: count (the array header comes first) */
     while (PyDict_Next(environ, &pos, &key, &value)) {
-        int rc = header_name(key, value, name, &name_len, sizeof name);
+        int rc = environ_header(key, value, &removed, name, &name_len, sizeof name);
         if (rc < 0) return rc;
         count += rc;
     }
-    PUT(put_container(b, count, 0x90, 0xdc, 0xdd));
+    Py_ssize_t extra = added == NULL ? 0 : PyList_GET_SIZE(added);
+    PUT(put_container(b, count + extra, 0x90, 0xdc, 0xdd));
     pos = 0;
     while (PyDict_Next(environ, &pos, &key, &value)) {
-        int rc = header_name(key, value, name, &name_len, sizeof name);
+        int rc = environ_header(key, value, &removed, name, &name_len, sizeof name);
         if (rc < 0) return rc;
         if (rc == 0) continue;
         PUT(put_byte(b, 0x92));
         PUT(put_str_bytes(b, name, name_len));
         PUT(put_str(b, value));
     }
+    for (Py_ssize_t i = 0; i < extra; i++) PUT(put_pair(b, PyList_GET_ITEM(added, i)));
     return 0;
 }
 
 static int put_header_list(Buf *b, PyObject *headers) {
     Py_ssize_t n = PyList_GET_SIZE(headers);
     PUT(put_container(b, n, 0x90, 0xdc, 0xdd));
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *pair = PyList_GET_ITEM(headers, i);
-        if (PyTuple_CheckExact(pair) && PyTuple_GET_SIZE(pair) == 2) {
-            PUT(put_byte(b, 0x92));
-            PUT(put_str(b, PyTuple_GET_ITEM(pair, 0)));
-            PUT(put_str(b, PyTuple_GET_ITEM(pair, 1)));
-        } else if (PyList_CheckExact(pair) && PyList_GET_SIZE(pair) == 2) {
-            PUT(put_byte(b, 0x92));
-            PUT(put_str(b, PyList_GET_ITEM(pair, 0)));
-            PUT(put_str(b, PyList_GET_ITEM(pair, 1)));
-        } else {
-            return -2;
-        }
-    }
+    for (Py_ssize_t i = 0; i < n; i++) PUT(put_pair(b, PyList_GET_ITEM(headers, i)));
     return 0;
 }
 
@@ -203,7 +257,7 @@ static int put_key(Buf *b, const char *key) {
     return put_str_bytes(b, key, (Py_ssize_t)strlen(key));
 }
 
-static int put_request(Buf *b, PyObject *const *args) {
+static int put_request(Buf *b, PyObject *const *args, PyObject *removed, PyObject *added) {
     PyObject *headers = args[3];
     PUT(put_byte(b, 0x88));  /* a map of the 8 fields, in Codec.encode_request's order */
     PUT(put_key(b, "v"));
@@ -215,8 +269,8 @@ static int put_request(Buf *b, PyObject *const *args) {
     PUT(put_key(b, "query"));
     PUT(put_str(b, args[2]));
     PUT(put_key(b, "headers"));
-    if (PyDict_CheckExact(headers)) PUT(put_environ_headers(b, headers));
-    else if (PyList_CheckExact(headers)) PUT(put_header_list(b, headers));
+    if (PyDict_CheckExact(headers)) PUT(put_environ_headers(b, headers, removed, added));
+    else if (PyList_CheckExact(headers) && removed == NULL && added == NULL) PUT(put_header_list(b, headers));
     else return -2;
     PUT(put_key(b, "remote_addr"));
     PUT(put_str(b, args[4]));
@@ -229,15 +283,21 @@ static int put_request(Buf *b, PyObject *const *args) {
 
 static PyObject *pack_request(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;
-    if (nargs != 7) {
-        PyErr_SetString(PyExc_TypeError, "pack_request takes 7 arguments");
+    if (nargs != 7 && nargs != 9) {
+        PyErr_SetString(PyExc_TypeError, "pack_request takes 7 or 9 arguments");
         return NULL;
     }
+    /* the overlay: names removed from the environ's headers (a set) and pairs added (a list) */
+    PyObject *removed = nargs == 9 && args[7] != Py_None ? args[7] : NULL;
+    PyObject *added = nargs == 9 && args[8] != Py_None ? args[8] : NULL;
+    if ((removed != NULL && !PyAnySet_CheckExact(removed)) || (added != NULL && !PyList_CheckExact(added)))
+        return Py_NewRef(Py_None);
+    if (removed != NULL && PySet_GET_SIZE(removed) == 0) removed = NULL;
     Buf b;
     b.data = b.small;
     b.len = 0;
     b.cap = sizeof b.small;
-    int rc = put_request(&b, args);
+    int rc = put_request(&b, args, removed, added);
     PyObject *result;
     if (rc == 0) result = PyBytes_FromStringAndSize(b.data, b.len);
     else if (rc == -2 && !PyErr_Occurred()) result = Py_NewRef(Py_None);
@@ -429,7 +489,7 @@ static PyMethodDef methods[] = {
     {"environ_headers", (PyCFunction)(void (*)(void))environ_headers, METH_FASTCALL,
      "environ_headers(environ, names) -> list of (name, value)"},
     {"pack_request", (PyCFunction)(void (*)(void))pack_request, METH_FASTCALL,
-     "pack_request(method, path, query, headers, remote_addr, scheme, ctx) -> bytes | None"},
+     "pack_request(method, path, query, headers, remote_addr, scheme, ctx[, removed, added]) -> bytes | None"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -29,10 +29,11 @@ ACCEL = _load()
 
 
 def pack_request(method: str, path: str, query: str, headers, remote_addr: str, scheme: str,
-                 ctx: dict[str, str]) -> bytes | None:
-    """The packed Request from the environ (or a header list) in C; None when the
-    accelerator is off or the input needs the Python path."""
+                 ctx: dict[str, str], removed: set[str] | None = None, added: list | None = None) -> bytes | None:
+    """The packed Request from the environ (minus the ``removed`` names, plus the ``added``
+    pairs) or from a header list, in C; None when the accelerator is off or the input needs
+    the Python path."""
     accel = ACCEL
     if accel is None:
         return None
-    return accel.pack_request(method, path, query, headers, remote_addr, scheme, ctx)
+    return accel.pack_request(method, path, query, headers, remote_addr, scheme, ctx, removed, added)

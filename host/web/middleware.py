@@ -85,7 +85,7 @@ class WasmMiddleware:
             _respond(resp, action.status, action.headers, action.body)
             return
         if state.edited_names:
-            write_environ_headers(env, state.headers, state.edited_names)
+            write_environ_headers(env, state.edited_headers(), state.edited_names)
             # NOTE: falcon caches the header dicts on first access; drop them after an edit.
             req._cached_headers = None
             req._cached_headers_lower = None

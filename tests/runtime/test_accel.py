@@ -125,3 +125,40 @@ def test_environ_headers_in_c_keep_the_python_rules(native):
     assert environ_headers(environ) == [("x-empty", ""), ("content-length", "3"), ("accept", "*/*")]
     with pytest.raises(TypeError):
         environ_headers({7: "x"})  # as the Python loop: a key that is not str is a TypeError
+
+
+@pytest.mark.parametrize("edits", [
+    [(None, [("x-new", "1")])],
+    [(["accept"], None)],
+    [(None, [("accept", "a"), ("accept", "b")]), (["x-new"], [("x-other", "2")])],
+    [(None, [("x-new", "1")]), (None, [("x-new", "2"), ("x-new", "3")]), (["accept", "x-a"], None)],
+    [(["content-length"], [("content-type", "text/plain")])],
+    [(None, [("x-request-id", "new")]), (["x-a"], None)],
+])
+def test_edits_on_a_lazy_state_give_what_edits_on_the_list_give(monkeypatch, edits):
+    """Header edits kept as an overlay over the environ: the same headers, packed bytes,
+    written-back names and request id as the same edits on the header list."""
+    from mwhost.abi.messages import Action
+    from mwhost.web.wsgi_headers import write_environ_headers
+
+    environ = falcon.testing.create_environ(path="/a", headers={"X-A": "1", "Accept": "*/*", "X-Request-Id": "r"},
+                                            body="abc")
+    lazy = RequestState.from_environ("GET", "/a", "", dict(environ), "", "http")
+    listed = RequestState("GET", "/a", "", environ_headers(environ), "", "http")
+    for remove, set_ in edits:
+        action = Action(remove_headers=remove, set_headers=set_)
+        lazy.apply(action)
+        listed.apply(action)
+    assert lazy._headers is None  # still an overlay over the environ
+    assert lazy.pack(Codec()) == listed.pack(Codec())
+    written_lazy, written_listed = dict(environ), dict(environ)
+    write_environ_headers(written_lazy, lazy.edited_headers(), lazy.edited_names)
+    write_environ_headers(written_listed, listed.edited_headers(), listed.edited_names)
+    assert written_lazy == written_listed
+    assert lazy.request_id() == listed.request_id()
+    assert lazy.headers == listed.headers  # made from the overlay once asked for
+    monkeypatch.setattr(accel, "ACCEL", None)
+    fresh = RequestState.from_environ("GET", "/a", "", dict(environ), "", "http")
+    for remove, set_ in edits:
+        fresh.apply(Action(remove_headers=remove, set_headers=set_))
+    assert fresh.pack(Codec()) == listed.pack(Codec())
