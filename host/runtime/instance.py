@@ -8,7 +8,7 @@ import wasmtime
 
 from ..abi import ABI_VERSION
 from ..errors import AbiError, GuestError, GuestLoadError, ModuleRefused
-from .fastcall import GuestMemory, MessageCall, RawFunc, set_epoch_deadline, set_fuel, store_context
+from .fastcall import GuestMemory, RawFunc, message_call, set_epoch_deadline, set_fuel, store_context
 from .guestlog import GuestLog
 from .limits import Limits
 from .module import GuestModule
@@ -80,9 +80,9 @@ class GuestInstance:
         context = self._context
         self._memory = GuestMemory(context, exports["memory"])
         self._alloc = RawFunc(context, exports["mw_alloc"], 1)
-        self._on_request = MessageCall(context, exports["mw_alloc"], exports["mw_on_request"], self._memory)
+        self._on_request = message_call(context, exports["mw_alloc"], exports["mw_on_request"], self._memory)
         names = self.module.exports
-        self._on_response = (MessageCall(context, exports["mw_alloc"], exports["mw_on_response"], self._memory)
+        self._on_response = (message_call(context, exports["mw_alloc"], exports["mw_on_response"], self._memory)
                              if "mw_on_response" in names else None)
         self._init = RawFunc(context, exports["mw_init"], 2) if "mw_init" in names else None
         self._enter(start=True)
@@ -146,8 +146,8 @@ class GuestInstance:
 
     def on_request(self, request: bytes) -> bytes:
         """Request in, the raw Action bytes out (validated by the caller's codec)."""
-        # PERF: the per-request call, with ``_enter`` written out (one Python call less);
-        # keep the two in step.
+        # PERF: the per-request call, with ``_enter`` written out (one Python call less; the
+        # roundtrip sets the epoch deadline itself); keep the two in step.
         if self.closed:
             raise GuestError("the instance is closed")
         log = self.log
@@ -155,11 +155,10 @@ class GuestInstance:
         clock = self._call_clock
         if clock is not None:
             clock.started_ns = monotonic_ns()
-        set_epoch_deadline(self._context, self._deadline)
         if self._fuel:
             set_fuel(self._context, self._fuel)
         try:
-            return self._on_request(request, self._max_output)
+            return self._on_request(request, self._max_output, self._deadline)
         finally:
             if log.pending:
                 log.end_call()
@@ -169,7 +168,7 @@ class GuestInstance:
         assert self._on_response is not None, "check module.has_on_response first"
         self._enter()
         try:
-            return self._on_response(response, self._max_output)
+            return self._on_response(response, self._max_output, self._deadline)
         finally:
             if self.log.pending:
                 self.log.end_call()

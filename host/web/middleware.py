@@ -11,7 +11,7 @@ from ..logs import REQUEST, json_enabled
 from ..pipeline import PipelineHolder, RequestState, ResponseState, response_phase
 from ..pipeline.messages import problem
 from ..pipeline.shadow import RUNNER as SHADOWS
-from .wsgi_headers import environ_headers, write_environ_headers
+from .wsgi_headers import write_environ_headers
 
 logger = logging.getLogger("mwhost.web")
 
@@ -70,10 +70,10 @@ class WasmMiddleware:
             # their own token auth.
             return
         env = req.env
-        headers = environ_headers(env)
-        state = RequestState(req.method, req.path, req.query_string, headers,
-                             req.remote_addr or "", req.scheme)
-        state.env = env  # http-wasm stages read the raw URI, protocol and body here
+        # NOTE: the headers stay in the environ; the stages get them packed from it, and only
+        # the names a stage edits are written back (falcon's header caches reset only then)
+        state = RequestState.from_environ(req.method, req.path, req.query_string, env,
+                                          req.remote_addr or "", req.scheme)
         traceparent = env.get("HTTP_TRACEPARENT")
         if traceparent:
             state.ctx["traceparent"] = traceparent  # W3C trace context, for guests and spans
@@ -87,7 +87,7 @@ class WasmMiddleware:
         if state.env_edited:
             _reread_environ(req, env)
         if state.edited_names:
-            write_environ_headers(env, state.headers, state.edited_names)
+            write_environ_headers(env, state.edited_headers(), state.edited_names)
             # NOTE: falcon caches the header dicts on first access; drop them after an edit.
             req._cached_headers = None
             req._cached_headers_lower = None

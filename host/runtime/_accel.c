@@ -1,0 +1,512 @@
+/* mwhost.runtime._accel: the per-request hot path in C (issue 13).
+ *
+ * Two pieces, each a drop-in for a pure-Python function that stays the reference
+ * (host/runtime/accel.py selects; MWHOST_NO_ACCEL=1 or a failed build means Python):
+ *
+ *   pack_request(method, path, query, headers, remote_addr, scheme, ctx[, removed, added])
+ *       -> bytes | None
+ *       The ABI v1 Request exactly as Codec.encode_request packs it (msgpack-python,
+ *       use_bin_type=True), byte for byte. ``headers`` is the WSGI environ (the headers
+ *       read as environ_headers reads them, in environ order; minus the names in the set
+ *       ``removed``, then the pairs of the list ``added``: the edits of stages kept as an
+ *       overlay) or a list of (name, value) pairs. None when an input is not what a WSGI server or the pipeline makes (a value
+ *       that is not str, a non-ASCII environ key...): the caller then takes the Python path,
+ *       which behaves (and fails) as it always did.
+ *
+ *   environ_headers(environ, names) -> list
+ *       pipeline.environ.environ_headers's list, made in C: ``names`` is its key -> name
+ *       dict (a dict subclass whose __missing__ fills it), looked up the same way.
+ *
+ *   MessageCall(call, size, data, epoch, context, alloc, handler, memory, trap, fail, keep)
+ *       .__call__(data, max_output, deadline_ticks) -> bytes
+ *       fastcall.MessageCall's roundtrip (epoch deadline, mw_alloc, bounds checks, copy in,
+ *       the handler, bounds checks, copy out) with the wasmtime C functions' addresses
+ *       (taken from the library wasmtime-py loaded). On any failure it calls
+ *       ``fail(code, a, b, c)``, which raises the very exception the Python path raises, so
+ *       messages and types live in one place (fastcall.py). ``keep`` holds the objects
+ *       whose memory the addresses point into.
+ *
+ * NOTE: the GIL is released around each guest call, as ctypes and cffi do, so the epoch
+ * ticker thread can interrupt a guest that never returns and host functions can run.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- msgpack writer */
+
+typedef struct {
+    char *data;
+    Py_ssize_t len, cap;
+    char small[2048];
+} Buf;
+
+static int buf_grow(Buf *b, Py_ssize_t need) {
+    Py_ssize_t cap = b->cap * 2;
+    while (cap < b->len + need) cap *= 2;
+    char *data = (b->data == b->small) ? PyMem_Malloc(cap) : PyMem_Realloc(b->data, cap);
+    if (data == NULL) return -1;
+    if (b->data == b->small) memcpy(data, b->small, b->len);
+    b->data = data;
+    b->cap = cap;
+    return 0;
+}
+
+#define RESERVE(b, n) do { if ((b)->len + (n) > (b)->cap && buf_grow((b), (n)) < 0) return -1; } while (0)
+
+static void buf_free(Buf *b) {
+    if (b->data != b->small) PyMem_Free(b->data);
+}
+
+static int put_byte(Buf *b, unsigned char c) {
+    RESERVE(b, 1);
+    b->data[b->len++] = (char)c;
+    return 0;
+}
+
+static int put_be(Buf *b, unsigned char tag, uint64_t value, int width) {
+    RESERVE(b, 1 + width);
+    b->data[b->len++] = (char)tag;
+    for (int shift = (width - 1) * 8; shift >= 0; shift -= 8) b->data[b->len++] = (char)(value >> shift);
+    return 0;
+}
+
+/* str with use_bin_type=True: fixstr, str8, str16, str32 (msgpack-python's choice) */
+static int put_str_bytes(Buf *b, const char *s, Py_ssize_t n) {
+    int rc;
+    if (n < 32) rc = put_byte(b, 0xa0 | (unsigned char)n);
+    else if (n < 256) rc = put_be(b, 0xd9, (uint64_t)n, 1);
+    else if (n < 65536) rc = put_be(b, 0xda, (uint64_t)n, 2);
+    else if ((uint64_t)n <= 0xffffffffULL) rc = put_be(b, 0xdb, (uint64_t)n, 4);
+    else return -2;
+    if (rc < 0) return rc;
+    RESERVE(b, n);
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    return 0;
+}
+
+/* -1: memory error (raised); -2: not packable here (the Python path decides) */
+static int put_str(Buf *b, PyObject *o) {
+    if (!PyUnicode_CheckExact(o)) return -2;
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(o, &n);
+    if (s == NULL) {
+        PyErr_Clear();  /* e.g. a lone surrogate: msgpack-python raises; let it */
+        return -2;
+    }
+    return put_str_bytes(b, s, n);
+}
+
+static int put_container(Buf *b, Py_ssize_t n, unsigned char fix, unsigned char tag16, unsigned char tag32) {
+    if (n < 16) return put_byte(b, fix | (unsigned char)n);
+    if (n < 65536) return put_be(b, tag16, (uint64_t)n, 2);
+    return put_be(b, tag32, (uint64_t)n, 4);
+}
+
+#define PUT(call) do { int rc_ = (call); if (rc_ < 0) return rc_; } while (0)
+
+/* ---------------------------------------------------------------- headers */
+
+/* The header name of an environ key, as wsgi_headers._HeaderNames makes it: 1 and the
+ * name in ``out`` for a header, 0 for a key that is not one, -2 for a key only the Python
+ * path can judge (not an exact str, or a non-ASCII HTTP_ key). */
+static int header_name(PyObject *key, PyObject *value, char *out, Py_ssize_t *out_len, Py_ssize_t cap) {
+    if (!PyUnicode_CheckExact(key)) return -2;
+    if (!PyUnicode_IS_ASCII(key)) {
+        /* only an HTTP_ prefix makes a header; lower() of non-ASCII is Python's to do */
+        PyObject *prefix = PyUnicode_Substring(key, 0, 5);
+        if (prefix == NULL) return -1;
+        int http = PyUnicode_CompareWithASCIIString(prefix, "HTTP_") == 0;
+        Py_DECREF(prefix);
+        return http ? -2 : 0;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(key);
+    const char *s = (const char *)PyUnicode_DATA(key);
+    if (n > 5 && memcmp(s, "HTTP_", 5) == 0) {
+        if (n - 5 > cap) return -2;
+        for (Py_ssize_t i = 5; i < n; i++) {
+            char c = s[i];
+            out[i - 5] = c == '_' ? '-' : (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+        }
+        *out_len = n - 5;
+        return 1;  /* HTTP_ headers count even when empty */
+    }
+    const char *name = NULL;
+    if (n == 12 && memcmp(s, "CONTENT_TYPE", 12) == 0) name = "content-type";
+    else if (n == 14 && memcmp(s, "CONTENT_LENGTH", 14) == 0) name = "content-length";
+    if (name == NULL) return 0;
+    /* servers set CONTENT_TYPE/LENGTH to "" when absent, which is not a header */
+    int truthy = PyObject_IsTrue(value);
+    if (truthy < 0) return -1;
+    if (!truthy) return 0;
+    *out_len = (Py_ssize_t)strlen(name);
+    memcpy(out, name, *out_len);
+    return 1;
+}
+
+/* The names a stage removed (or replaced), as UTF-8 spans: a few, compared with memcmp
+ * (PERF: no str object per header and pack) */
+#define MAX_REMOVED 64
+typedef struct {
+    Py_ssize_t count;
+    const char *name[MAX_REMOVED];
+    Py_ssize_t len[MAX_REMOVED];
+} Removed;
+
+/* 0, or -2 when the set is not a few str (the Python path packs then) */
+static int removed_names(PyObject *set, Removed *removed) {
+    removed->count = 0;
+    if (set == NULL) return 0;
+    if (PySet_GET_SIZE(set) > MAX_REMOVED) return -2;
+    Py_ssize_t pos = 0;
+    Py_hash_t hash;
+    PyObject *name;
+    while (_PySet_NextEntry(set, &pos, &name, &hash)) {
+        if (!PyUnicode_CheckExact(name)) return -2;
+        Py_ssize_t len;
+        const char *utf8 = PyUnicode_AsUTF8AndSize(name, &len);  /* lives as long as the str */
+        if (utf8 == NULL) {
+            PyErr_Clear();
+            return -2;
+        }
+        removed->name[removed->count] = utf8;
+        removed->len[removed->count++] = len;
+    }
+    return 0;
+}
+
+static int is_removed(const Removed *removed, const char *name, Py_ssize_t len) {
+    for (Py_ssize_t i = 0; i < removed->count; i++)
+        if (removed->len[i] == len && memcmp(removed->name[i], name, len) == 0) return 1;
+    return 0;
+}
+
+/* one environ entry's verdict: 1 a header to send (its name in ``name``), 0 not, <0 error */
+static int environ_header(PyObject *key, PyObject *value, const Removed *removed, char *name,
+                          Py_ssize_t *name_len, Py_ssize_t cap) {
+    int rc = header_name(key, value, name, name_len, cap);
+    if (rc <= 0) return rc;
+    return !is_removed(removed, name, *name_len);
+}
+
+static int put_pair(Buf *b, PyObject *pair) {
+    if (PyTuple_CheckExact(pair) && PyTuple_GET_SIZE(pair) == 2) {
+        PUT(put_byte(b, 0x92));
+        PUT(put_str(b, PyTuple_GET_ITEM(pair, 0)));
+        return put_str(b, PyTuple_GET_ITEM(pair, 1));
+    }
+    if (PyList_CheckExact(pair) && PyList_GET_SIZE(pair) == 2) {
+        PUT(put_byte(b, 0x92));
+        PUT(put_str(b, PyList_GET_ITEM(pair, 0)));
+        return put_str(b, PyList_GET_ITEM(pair, 1));
+    }
+    return -2;
+}
+
+/* The environ's headers minus the names in ``removed``, then the pairs of ``added`` (both
+ * may be NULL): RequestState's edits kept as an overlay over the environ. */
+static int put_environ_headers(Buf *b, PyObject *environ, PyObject *removed_set, PyObject *added) {
+    Removed removed;
+    PUT(removed_names(removed_set, &removed));
+    char name[256];
+    Py_ssize_t name_len, pos = 0, count = 0;
+    PyObject *key, *value;
+    /* pass 1: count (the array header comes first) */
+    while (PyDict_Next(environ, &pos, &key, &value)) {
+        int rc = environ_header(key, value, &removed, name, &name_len, sizeof name);
+        if (rc < 0) return rc;
+        count += rc;
+    }
+    Py_ssize_t extra = added == NULL ? 0 : PyList_GET_SIZE(added);
+    PUT(put_container(b, count + extra, 0x90, 0xdc, 0xdd));
+    pos = 0;
+    while (PyDict_Next(environ, &pos, &key, &value)) {
+        int rc = environ_header(key, value, &removed, name, &name_len, sizeof name);
+        if (rc < 0) return rc;
+        if (rc == 0) continue;
+        PUT(put_byte(b, 0x92));
+        PUT(put_str_bytes(b, name, name_len));
+        PUT(put_str(b, value));
+    }
+    for (Py_ssize_t i = 0; i < extra; i++) PUT(put_pair(b, PyList_GET_ITEM(added, i)));
+    return 0;
+}
+
+static int put_header_list(Buf *b, PyObject *headers) {
+    Py_ssize_t n = PyList_GET_SIZE(headers);
+    PUT(put_container(b, n, 0x90, 0xdc, 0xdd));
+    for (Py_ssize_t i = 0; i < n; i++) PUT(put_pair(b, PyList_GET_ITEM(headers, i)));
+    return 0;
+}
+
+static int put_str_map(Buf *b, PyObject *map) {
+    if (!PyDict_CheckExact(map)) return -2;
+    PUT(put_container(b, PyDict_GET_SIZE(map), 0x80, 0xde, 0xdf));
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(map, &pos, &key, &value)) {
+        PUT(put_str(b, key));
+        PUT(put_str(b, value));
+    }
+    return 0;
+}
+
+static int put_key(Buf *b, const char *key) {
+    return put_str_bytes(b, key, (Py_ssize_t)strlen(key));
+}
+
+static int put_request(Buf *b, PyObject *const *args, PyObject *removed, PyObject *added) {
+    PyObject *headers = args[3];
+    PUT(put_byte(b, 0x88));  /* a map of the 8 fields, in Codec.encode_request's order */
+    PUT(put_key(b, "v"));
+    PUT(put_byte(b, 0x01));
+    PUT(put_key(b, "method"));
+    PUT(put_str(b, args[0]));
+    PUT(put_key(b, "path"));
+    PUT(put_str(b, args[1]));
+    PUT(put_key(b, "query"));
+    PUT(put_str(b, args[2]));
+    PUT(put_key(b, "headers"));
+    if (PyDict_CheckExact(headers)) PUT(put_environ_headers(b, headers, removed, added));
+    else if (PyList_CheckExact(headers) && removed == NULL && added == NULL) PUT(put_header_list(b, headers));
+    else return -2;
+    PUT(put_key(b, "remote_addr"));
+    PUT(put_str(b, args[4]));
+    PUT(put_key(b, "scheme"));
+    PUT(put_str(b, args[5]));
+    PUT(put_key(b, "ctx"));
+    PUT(put_str_map(b, args[6]));
+    return 0;
+}
+
+static PyObject *pack_request(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 7 && nargs != 9) {
+        PyErr_SetString(PyExc_TypeError, "pack_request takes 7 or 9 arguments");
+        return NULL;
+    }
+    /* the overlay: names removed from the environ's headers (a set) and pairs added (a list) */
+    PyObject *removed = nargs == 9 && args[7] != Py_None ? args[7] : NULL;
+    PyObject *added = nargs == 9 && args[8] != Py_None ? args[8] : NULL;
+    if ((removed != NULL && !PyAnySet_CheckExact(removed)) || (added != NULL && !PyList_CheckExact(added)))
+        return Py_NewRef(Py_None);
+    if (removed != NULL && PySet_GET_SIZE(removed) == 0) removed = NULL;
+    Buf b;
+    b.data = b.small;
+    b.len = 0;
+    b.cap = sizeof b.small;
+    int rc = put_request(&b, args, removed, added);
+    PyObject *result;
+    if (rc == 0) result = PyBytes_FromStringAndSize(b.data, b.len);
+    else if (rc == -2 && !PyErr_Occurred()) result = Py_NewRef(Py_None);
+    else result = NULL;
+    buf_free(&b);
+    return result;
+}
+
+/* ---------------------------------------------------------------- environ -> list */
+
+static PyObject *environ_headers(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 2 || !PyDict_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "environ_headers(environ: dict, names)");
+        return NULL;
+    }
+    PyObject *environ = args[0], *names = args[1], *key, *value;
+    PyObject *headers = PyList_New(0);
+    if (headers == NULL) return NULL;
+    Py_ssize_t pos = 0;
+    /* NOTE: names.__missing__ (new keys only) runs Python code that touches ``names``, never
+     * the environ; key and value are held across it all the same */
+    while (PyDict_Next(environ, &pos, &key, &value)) {
+        Py_INCREF(key);
+        Py_INCREF(value);
+        PyObject *name = PyObject_GetItem(names, key);  /* the Python path's names[key] */
+        int keep = name == NULL ? -1 : PyObject_IsTrue(name);
+        if (keep > 0) {
+            keep = PyObject_IsTrue(value);
+            if (keep == 0) {
+                /* ``value or key[0] == "H"``: an empty HTTP_ header still counts */
+                keep = PyUnicode_Check(key) && PyUnicode_GET_LENGTH(key) > 0
+                       && PyUnicode_READ_CHAR(key, 0) == 'H';
+            }
+        }
+        if (keep > 0) {
+            PyObject *pair = PyTuple_Pack(2, name, value);
+            if (pair == NULL || PyList_Append(headers, pair) < 0) keep = -1;
+            Py_XDECREF(pair);
+        }
+        Py_XDECREF(name);
+        Py_DECREF(key);
+        Py_DECREF(value);
+        if (keep < 0) {
+            Py_DECREF(headers);
+            return NULL;
+        }
+    }
+    return headers;
+}
+
+/* ---------------------------------------------------------------- the guest call */
+
+typedef void *(*call_unchecked_fn)(void *context, void *func, uint64_t *args_and_results,
+                                   size_t len, void **trap);
+typedef size_t (*memory_size_fn)(void *context, void *memory);
+typedef uint8_t *(*memory_data_fn)(void *context, void *memory);
+typedef void (*set_epoch_fn)(void *context, uint64_t ticks);
+
+typedef struct {
+    PyObject_HEAD
+    call_unchecked_fn call;
+    memory_size_fn size;
+    memory_data_fn data;
+    set_epoch_fn epoch;
+    void *context, *alloc, *handler, *memory;
+    void **trap;
+    PyObject *fail, *keep;
+} MessageCall;
+
+enum { FAILED_CALL = 1, ALLOC_ZERO, INPUT_OUTSIDE, RESULT_ZERO, OUTPUT_TOO_LARGE, OUTPUT_OUTSIDE };
+
+/* hand a failure to the Python side, which raises; NULL either way */
+static PyObject *fail(MessageCall *self, int code, unsigned long long a, unsigned long long b,
+                      unsigned long long c) {
+    PyObject *raised = PyObject_CallFunction(self->fail, "iKKK", code, a, b, c);
+    if (raised != NULL) {
+        Py_DECREF(raised);
+        PyErr_SetString(PyExc_SystemError, "MessageCall's fail callback returned instead of raising");
+    }
+    return NULL;
+}
+#define failure(code, a, b, c) fail(self, code, a, b, c)
+
+static void *address(PyObject *value) {
+    return PyLong_AsVoidPtr(value);
+}
+
+static int MessageCall_init(MessageCall *self, PyObject *args, PyObject *kwargs) {
+    PyObject *call, *size, *data, *epoch, *context, *alloc, *handler, *memory, *trap, *fail, *keep;
+    (void)kwargs;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOO:MessageCall", &call, &size, &data, &epoch, &context,
+                          &alloc, &handler, &memory, &trap, &fail, &keep))
+        return -1;
+    if (!PyCallable_Check(fail)) {
+        PyErr_SetString(PyExc_TypeError, "MessageCall's fail must be callable");
+        return -1;
+    }
+    Py_XSETREF(self->fail, Py_NewRef(fail));
+    Py_XSETREF(self->keep, Py_NewRef(keep));
+    self->call = (call_unchecked_fn)address(call);
+    self->size = (memory_size_fn)address(size);
+    self->data = (memory_data_fn)address(data);
+    self->epoch = (set_epoch_fn)address(epoch);
+    self->context = address(context);
+    self->alloc = address(alloc);
+    self->handler = address(handler);
+    self->memory = address(memory);
+    self->trap = (void **)address(trap);
+    if (PyErr_Occurred()) return -1;
+    if (!self->call || !self->size || !self->data || !self->epoch || !self->context || !self->alloc
+            || !self->handler || !self->memory || !self->trap) {
+        PyErr_SetString(PyExc_ValueError, "MessageCall needs non-null addresses");
+        return -1;
+    }
+    return 0;
+}
+
+/* (data: bytes, max_output: int, deadline_ticks: int) */
+static PyObject *MessageCall_call(MessageCall *self, PyObject *args, PyObject *kwargs) {
+    Py_buffer in;
+    (void)kwargs;
+    if (self->fail == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "MessageCall was not initialised");
+        return NULL;
+    }
+    unsigned long long max_output, ticks;
+    if (!PyArg_ParseTuple(args, "y*KK", &in, &max_output, &ticks)) return NULL;
+    void *context = self->context, **trap = self->trap, *error;
+    uint64_t size = (uint64_t)in.len, vals[4] = {size, 0, 0, 0};
+    PyObject *result;
+
+    self->epoch(context, ticks);
+    Py_BEGIN_ALLOW_THREADS
+    error = self->call(context, self->alloc, vals, 1, trap);
+    Py_END_ALLOW_THREADS
+    if (error || *trap) { result = failure(FAILED_CALL, (uintptr_t)error, 0, 0); goto done; }
+    uint64_t ptr = vals[0] & 0xffffffffULL;
+    uint64_t memory_size = self->size(context, self->memory);
+    if (ptr == 0 && size) { result = failure(ALLOC_ZERO, size, 0, 0); goto done; }
+    if (ptr + size > memory_size) { result = failure(INPUT_OUTSIDE, ptr, size, memory_size); goto done; }
+    memcpy(self->data(context, self->memory) + ptr, in.buf, size);
+
+    vals[0] = ptr;
+    vals[1] = 0;
+    vals[2] = size;
+    vals[3] = 0;
+    Py_BEGIN_ALLOW_THREADS
+    error = self->call(context, self->handler, vals, 2, trap);
+    Py_END_ALLOW_THREADS
+    if (error || *trap) { result = failure(FAILED_CALL, (uintptr_t)error, 0, 0); goto done; }
+    uint64_t packed = vals[0];
+    memory_size = self->size(context, self->memory);
+    if (packed == 0) { result = failure(RESULT_ZERO, 0, 0, 0); goto done; }
+    uint64_t out_ptr = packed >> 32, out_len = packed & 0xffffffffULL;
+    if (out_len > max_output) { result = failure(OUTPUT_TOO_LARGE, out_len, max_output, 0); goto done; }
+    if (out_ptr + out_len > memory_size) {
+        result = failure(OUTPUT_OUTSIDE, out_ptr, out_len, memory_size);
+        goto done;
+    }
+    result = PyBytes_FromStringAndSize((const char *)self->data(context, self->memory) + out_ptr,
+                                       (Py_ssize_t)out_len);
+done:
+    PyBuffer_Release(&in);
+    return result;
+}
+
+static void MessageCall_dealloc(MessageCall *self) {
+    Py_XDECREF(self->fail);
+    Py_XDECREF(self->keep);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject MessageCallType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mwhost.runtime._accel.MessageCall",
+    .tp_basicsize = sizeof(MessageCall),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "One ABI message roundtrip on one instance (see fastcall.MessageCall).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)MessageCall_init,
+    .tp_dealloc = (destructor)MessageCall_dealloc,
+    .tp_call = (ternaryfunc)MessageCall_call,
+};
+
+/* ---------------------------------------------------------------- module */
+
+static PyMethodDef methods[] = {
+    {"environ_headers", (PyCFunction)(void (*)(void))environ_headers, METH_FASTCALL,
+     "environ_headers(environ, names) -> list of (name, value)"},
+    {"pack_request", (PyCFunction)(void (*)(void))pack_request, METH_FASTCALL,
+     "pack_request(method, path, query, headers, remote_addr, scheme, ctx[, removed, added]) -> bytes | None"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "mwhost.runtime._accel",
+    "The per-request hot path in C; host/runtime/accel.py selects it.", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__accel(void) {
+    if (PyType_Ready(&MessageCallType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    Py_INCREF(&MessageCallType);
+    if (PyModule_AddObject(m, "MessageCall", (PyObject *)&MessageCallType) < 0) {
+        Py_DECREF(&MessageCallType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

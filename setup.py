@@ -1,0 +1,11 @@
+"""Build step for the optional C accelerator (everything else lives in pyproject.toml).
+
+``mwhost.runtime._accel`` (host/runtime/_accel.c) is built with the machine's C compiler by
+``pip install`` (``./scripts/setup.sh``). It is optional: when it cannot be built the install
+still succeeds and the host runs its pure-Python path (host/runtime/accel.py selects).
+"""
+
+from setuptools import Extension, setup
+
+setup(ext_modules=[Extension("mwhost.runtime._accel", sources=["host/runtime/_accel.c"],
+                             extra_compile_args=["-O2", "-std=c11"], optional=True)])
