@@ -32,6 +32,7 @@ from typing import Callable
 
 from ..errors import BlobRefused, FleetUnavailable, HostError
 from ..registry import Manifest, ManifestError
+from ..registry.files import pid_alive
 from .blobs import push_missing
 from .manifests import FleetManifestStore
 from .store import WRITTEN
@@ -207,7 +208,7 @@ class FleetSyncer:
         for path in (self.folder / "workers").glob("*.json"):
             try:
                 report = json.loads(path.read_text())
-                fresh = now - path.stat().st_mtime < REPORT_STALE_S and _alive(int(report["pid"]))
+                fresh = now - path.stat().st_mtime < REPORT_STALE_S and pid_alive(int(report["pid"]))
             except (OSError, ValueError, KeyError, TypeError):
                 continue
             if fresh:
@@ -229,12 +230,3 @@ class FleetSyncer:
             return None
         return lock  # NOTE: kept open for the life of the process: the lock is the role
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -1,4 +1,5 @@
-"""Small file helpers: atomic writes, so a reader never sees half a file."""
+"""Small file helpers: atomic writes, so a reader never sees half a file, and whether the
+process that wrote a per-process file (counts, heartbeats) still lives."""
 
 from __future__ import annotations
 
@@ -20,3 +21,14 @@ def write_atomic(path: pathlib.Path, data: bytes) -> None:
     except BaseException:
         pathlib.Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (another user's process counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -22,7 +22,7 @@ from typing import Any, Iterator, Mapping
 from ..metrics import METRICS
 from ..pipeline.rollout_stage import LATENCY_BUCKETS, TALLIES, VARIANTS, count_key
 from ..registry import Manifest, ManifestStore
-from ..registry.files import write_atomic
+from ..registry.files import pid_alive, write_atomic
 from ..registry.rollout import Rollout
 
 logger = logging.getLogger("mwhost.rollout")
@@ -237,7 +237,7 @@ def remove_stale(data_dir: pathlib.Path, manifest: Manifest | None) -> list[path
     removed = []
     for path, body in _count_files(data_dir):
         pid = body.get("pid")
-        if not isinstance(pid, int) or _alive(pid):
+        if not isinstance(pid, int) or pid_alive(pid):
             continue
         keys = [*body.get("tallies", {}), *(body.get("shadow") or {})]
         if not any(key.split("/", 1)[0] in active_ids for key in keys):
@@ -245,12 +245,3 @@ def remove_stale(data_dir: pathlib.Path, manifest: Manifest | None) -> list[path
             removed.append(path)
     return removed
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
