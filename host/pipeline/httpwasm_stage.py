@@ -105,8 +105,7 @@ class HttpWasmStage(Stage):
         if env is None:  # a probe or a shadow's copy: no server, no body
             return Exchange(state.method, _target(state), "HTTP/1.1", _source(state.remote_addr, "0"),
                             state.headers, b"", self.max_body)
-        raw = None if state.edited_target else (env.get("RAW_URI") or env.get("REQUEST_URI"))
-        uri = _origin_form(raw) if raw else _target(state)
+        uri = _raw_target(state, env) or _target(state)
         # NOTE: the body is read on the guest's first read_body only (most requests never pay
         # for it); a partial, not a closure over the exchange, so no reference cycle is made
         return Exchange(state.method, uri, env.get("SERVER_PROTOCOL") or "HTTP/1.1",
@@ -159,6 +158,9 @@ class HttpWasmStage(Stage):
             path, query = unquote(raw_path), raw_query
             if env is not None:
                 env["RAW_URI"] = env["REQUEST_URI"] = exchange.uri
+                # NOTE: the raw URI is current for exactly this (path, query): a later ABI v1
+                # rewrite changes them, and the next http-wasm stage then rebuilds the target
+                env[RAW_TARGET_OF] = (path, query)
         response_headers = [(name.lower(), value) for name, value in exchange.response_headers] or None
         if not (set_headers or remove_headers or path is not None or response_headers):
             return CONTINUE
@@ -217,6 +219,19 @@ def _header_edits(after: list, touched: set[str]) -> tuple[list, list]:
     set_ = [(name, value) for name, value in after if name in touched]
     kept = {name for name, _ in set_}
     return set_, [name for name in touched if name not in kept]
+
+
+#: environ key: the (path, query) the environ's RAW_URI was last written for by set_uri
+RAW_TARGET_OF = "mwhost.httpwasm.raw_target_of"
+
+
+def _raw_target(state: RequestState, env: dict) -> str | None:
+    """The server's raw URI in origin form while it still names the request's target: always
+    before any rewrite, after one only when set_uri wrote it (not after an ABI v1 path edit)."""
+    if state.edited_target and env.get(RAW_TARGET_OF) != (state.path, state.query):
+        return None
+    raw = env.get("RAW_URI") or env.get("REQUEST_URI")
+    return _origin_form(raw) if raw else None
 
 
 def _target(state: RequestState) -> str:

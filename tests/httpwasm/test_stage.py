@@ -196,3 +196,33 @@ def test_admin_upload_rollout_and_rollback_of_an_http_wasm_version(tmp_path):
     assert admin.simulate_post("/_admin/middlewares/tag/rollback", headers=bearer()).status_code == 200
     assert admin.simulate_get("/_admin/pipeline", headers=bearer()).json["stages"][0]["abi"] == "v1"
     assert admin.simulate_get("/").status_code == 200
+
+
+#: set_uri("/simple%26clean?x=%20"), then proceeds
+SET_ESCAPED_URI = hw_guest("(call $set_uri (i32.const 50) (i32.const 21)) (i64.const 1)",
+                           data_=data(50, "/simple%26clean?x=%20"))
+#: answers the response header x-seen-uri with what get_uri returned, then proceeds
+ECHO_URI = hw_guest("""(local.set $n (call $get_uri (i32.const 200) (i32.const 200)))
+                       (call $set_header_value (i32.const 1) (i32.const 50) (i32.const 10) (i32.const 200) (local.get $n))
+                       (i64.const 1)""", data_=data(50, "x-seen-uri"))
+
+
+def test_a_later_stage_gets_the_escaped_uri_an_earlier_set_uri_wrote(tmp_path):
+    """After one http-wasm stage's set_uri, the next one's get_uri is that raw URI, still
+    escaped (not rebuilt from the decoded path)."""
+    result = client(tmp_path, ("rewrite", SET_ESCAPED_URI, {}), ("echo", ECHO_URI, {})).simulate_get("/x")
+    assert result.status_code == 200, result.text
+    assert result.headers["x-seen-uri"] == "/simple%26clean?x=%20"
+    assert result.headers["x-httpwasm-next-uri"] == "/simple%26clean?x=%20"
+
+
+def test_after_an_abi_v1_rewrite_get_uri_is_rebuilt_from_the_new_path(tmp_path):
+    """An ABI v1 path rewrite after set_uri makes the raw URI stale: the next http-wasm stage
+    gets the target rebuilt from the rewritten path and query."""
+    from tests.wat import const_guest
+
+    rewrite_v1 = const_guest({"action": "continue", "path": "/v1 path", "query": "a=1"})
+    result = client(tmp_path, ("rewrite", SET_ESCAPED_URI, {}), ("v1", rewrite_v1, {}),
+                    ("echo", ECHO_URI, {})).simulate_get("/x")
+    assert result.status_code == 200, result.text
+    assert result.headers["x-seen-uri"] == "/v1%20path?a=1"
