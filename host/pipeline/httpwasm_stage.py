@@ -28,7 +28,7 @@ from functools import partial
 from urllib.parse import quote, unquote
 
 from ..abi.messages import CONTINUE, UNCHANGED, Action, ResponseAction
-from ..runtime.httpwasm import FEATURE_BUFFER_RESPONSE, Exchange, HostTrap, config_bytes
+from ..runtime.httpwasm import FEATURE_BUFFER_RESPONSE, Exchange, HostDeadline, HostTrap, config_bytes
 from ..runtime.httpwasm_instance import HttpWasmInstance
 from ..settings import StageSettings
 from .failures import annotate
@@ -272,7 +272,7 @@ def _read_within(env: dict, stream, length: int, deadline_ns: int) -> bytes:
         while left > 0:
             remaining_s = (deadline_ns - time.monotonic_ns()) / 1e9
             if remaining_s <= 0:
-                raise HostTrap("read_body: the request body did not arrive before the call's deadline")
+                raise HostDeadline("read_body: the request body did not arrive before the call's deadline")
             if sock is not None:
                 sock.settimeout(remaining_s)
             chunk = stream.read(min(left, _READ_CHUNK))
@@ -281,6 +281,9 @@ def _read_within(env: dict, stream, length: int, deadline_ns: int) -> bytes:
             parts.append(chunk)
             left -= len(chunk)
     except OSError as err:
+        if isinstance(err, TimeoutError) or time.monotonic_ns() >= deadline_ns:
+            # NOTE: the socket wait was bounded by the time left: a slow client, not a failure
+            raise HostDeadline("read_body: the request body did not arrive before the call's deadline") from err
         raise HostTrap(f"read_body: reading the request body failed: {err}") from err
     finally:
         if sock is not None:

@@ -90,6 +90,11 @@ class HostTrap(Exception):
     """A host function's refusal: the guest traps with this message."""
 
 
+class HostDeadline(HostTrap):
+    """A host function ran out of the call's time (a request body that did not arrive before
+    the deadline): the call ends as a timeout (``GuestTimeout``), not as the guest's trap."""
+
+
 class Body:
     """One message body as the guest streams it: what it reads, and what it writes in place."""
 
@@ -465,6 +470,8 @@ def _callback(registry: StoreRegistry, name: str):
                     result &= _U32
                     vals[0].i32 = result - (1 << 32) if result >= (1 << 31) else result
             return 0
+        except HostDeadline:
+            return _trap(DEADLINE_TRAP)
         except (HostTrap, AbiError) as err:
             return _trap(f"http_handler.{name}: {err}")
         except BaseException as err:  # noqa: BLE001 - nothing may unwind into wasmtime

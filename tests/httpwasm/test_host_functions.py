@@ -261,7 +261,44 @@ def test_detected_abi():
     assert GuestModule.from_bytes(default_runtime(), hw_guest(handle_response=None)).has_on_response is False
 
 
-def test_a_host_call_that_ends_past_the_deadline_ends_the_call_as_a_timeout():
+class TrickleStream:
+    """A request body stream that yields one byte per read, slowly: a slow client."""
+
+    def read(self, size: int = -1) -> bytes:
+        import time
+        time.sleep(0.01)
+        return b"x"
+
+
+def test_a_body_that_trickles_past_the_deadline_ends_the_call_as_a_timeout():
+    """A request body that does not arrive before the call's deadline (the stage's bounded
+    read of a trickling stream) ends handle_request as GuestTimeout, not as a guest trap."""
+    from mwhost.pipeline.httpwasm_stage import _read_within
+
+    def trickling_body(deadline_ns: int) -> bytes:
+        return _read_within({}, TrickleStream(), 10_000, deadline_ns)
+
+    guest = instance(hw_guest("(drop (call $read_body (i32.const 0) (i32.const 100) (i32.const 16))) (i64.const 1)"),
+                     limits=Limits(timeout_ms=50))
+    with pytest.raises(GuestTimeout):
+        guest.handle_request(exchange(request_body=trickling_body))
+
+
+def test_a_body_read_that_fails_before_the_deadline_is_a_trap():
+    """A body stream that fails (not a slow one) is the call's trap, naming read_body."""
+    from mwhost.pipeline.httpwasm_stage import _read_within
+
+    class Broken:
+        def read(self, size: int = -1) -> bytes:
+            raise ConnectionResetError("reset by peer")
+
+    guest = instance(hw_guest("(drop (call $read_body (i32.const 0) (i32.const 100) (i32.const 16))) (i64.const 1)"),
+                     limits=Limits(timeout_ms=5000))
+    with pytest.raises(GuestTrap, match="read_body: reading the request body failed"):
+        guest.handle_request(exchange(request_body=lambda deadline_ns: _read_within({}, Broken(), 10, deadline_ns)))
+
+
+def test_a_host_call_that_returns_past_the_deadline_ends_the_call_as_a_timeout():
     """A body that arrives too slowly (the read sleeps past timeout_ms) ends handle_request
     as GuestTimeout, not a trap: a blocking host call is bounded by the deadline."""
     import time
