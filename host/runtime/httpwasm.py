@@ -116,6 +116,9 @@ class Body:
 
     def read(self, size: int, deadline_ns: int = 0) -> tuple[bytes, bool]:
         data = self.content(deadline_ns)
+        if len(data) > self.limit:
+            # NOTE: the app's body (buffer_response) is whatever the app made: the bound is here
+            raise HostTrap(f"read_body: the body of {len(data)} bytes exceeds the stage's limit of {self.limit} bytes")
         chunk = data[self.read_pos:self.read_pos + size]
         self.read_pos += len(chunk)
         return chunk, self.read_pos >= len(data)

@@ -226,3 +226,21 @@ def test_after_an_abi_v1_rewrite_get_uri_is_rebuilt_from_the_new_path(tmp_path):
                     ("echo", ECHO_URI, {})).simulate_get("/x")
     assert result.status_code == 200, result.text
     assert result.headers["x-seen-uri"] == "/v1%20path?a=1"
+
+
+#: enables buffer_response, proceeds; handle_response reads 16 bytes of the app's body
+READS_RESPONSE_BODY = hw_guest("(drop (call $enable_features (i32.const 2))) (i64.const 1)",
+                               handle_response="(drop (call $read_body (i32.const 1) (i32.const 100) (i32.const 16)))")
+
+
+@pytest.mark.parametrize("policy, status", [("fail_closed", 503), ("fail_open", 200)])
+def test_reading_an_app_body_over_max_output_kb_fails_by_the_policy(tmp_path, policy, status):
+    """buffer_response reads are bounded by max_output_kb: an app body over it fails the
+    response phase by the stage's policy (a body within it is read normally)."""
+    settings = {"max_output_kb": 1, "on_error": policy}
+    http = client(tmp_path, ("reader", READS_RESPONSE_BODY, settings))
+    assert http.simulate_post("/", body=b"x" * 1024).status_code == 200
+    result = http.simulate_post("/", body=b"x" * 2048)
+    assert result.status_code == status
+    if policy == "fail_open":
+        assert result.content == b"x" * 2048
