@@ -180,7 +180,7 @@ class HttpWasmStage(Stage):
         body = response.body if exchange.features & FEATURE_BUFFER_RESPONSE else None
         exchange.begin_response(response.status, headers, body)
         try:
-            slot.instance.handle_response(exchange, ctx, False)
+            slot.instance.handle_response(exchange, ctx, response.is_error)
         except BaseException as err:
             annotate(err, slot.instance)
             self._discard(slot)

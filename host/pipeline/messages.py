@@ -164,13 +164,16 @@ class RequestState:
 class ResponseState:
     """The response as the response phase sees and edits it."""
 
-    __slots__ = ("status", "headers", "body", "changed")
+    __slots__ = ("status", "headers", "body", "changed", "is_error")
 
-    def __init__(self, status: int, headers: HeaderList, body: bytes | None = None) -> None:
+    def __init__(self, status: int, headers: HeaderList, body: bytes | None = None,
+                 is_error: bool = False) -> None:
         self.status = status
         self.headers = headers
         self.body = body
         self.changed = False
+        # the app raised (falcon's req_succeeded was false): http-wasm's handle_response is_error
+        self.is_error = is_error
 
     def replace(self, status: int, headers: HeaderList, body: bytes | None) -> None:
         self.status, self.headers, self.body = status, headers, body

@@ -109,7 +109,7 @@ class WasmMiddleware:
         if state is None:
             return
         if state.ran:
-            self._response_phase(req, resp, state)
+            self._response_phase(req, resp, state, not req_succeeded)
         if state.variants is not None:
             # a rollout's 5xx gate counts the final answer of every request it routed
             status = resp.status_code
@@ -125,7 +125,8 @@ class WasmMiddleware:
         settings = getattr(self.live, "rollout_settings", None)
         return bool(getattr(settings, "record_values", False))
 
-    def _response_phase(self, req: falcon.Request, resp: falcon.Response, state: RequestState) -> None:
+    def _response_phase(self, req: falcon.Request, resp: falcon.Response, state: RequestState,
+                        is_error: bool = False) -> None:
         if not state.response_calls:
             # PERF: no stage has a response phase to call; only response_headers to set.
             for _, response_headers in reversed(state.ran):
@@ -137,7 +138,7 @@ class WasmMiddleware:
             # NOTE: falcon adds its default media type only when it serializes; show it now.
             before.append(("content-type", req.options.default_media_type))
         response = ResponseState(resp.status_code, before,
-                                 resp.render_body() if state.wants_response_body else None)
+                                 resp.render_body() if state.wants_response_body else None, is_error)
         response_phase(state, response)
         if response.changed:
             _write_response(resp, before, response)

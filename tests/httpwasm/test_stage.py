@@ -244,3 +244,35 @@ def test_reading_an_app_body_over_max_output_kb_fails_by_the_policy(tmp_path, po
     assert result.status_code == status
     if policy == "fail_open":
         assert result.content == b"x" * 2048
+
+
+#: handle_response answers the response header x-is-error with its is_error ("0" or "1")
+ECHO_IS_ERROR = hw_guest(NEXT, data_=data(50, "x-is-error"), handle_response="""
+    (i32.store8 (i32.const 300) (i32.add (i32.const 48) (local.get $is_error)))
+    (call $set_header_value (i32.const 1) (i32.const 50) (i32.const 10) (i32.const 300) (i32.const 1))""")
+
+
+def test_handle_response_is_error_says_whether_the_app_raised(tmp_path):
+    """handle_response gets is_error=1 when the app raised (falcon's req_succeeded false) and
+    0 when it answered, errors answered on purpose included."""
+    import falcon
+
+    class Raising:
+        def on_get(self, req, resp):
+            raise falcon.HTTPForbidden()
+
+        def on_post(self, req, resp):
+            raise RuntimeError("the app broke")
+
+    class Answering:
+        def on_get(self, req, resp):
+            resp.status = falcon.HTTP_404
+
+    app = falcon.App()
+    app.add_route("/raise", Raising())
+    app.add_route("/ok", Answering())
+    http = testing.client(testing.pipeline_settings(tmp_path, ("echo", ECHO_IS_ERROR, {})), app)
+    assert http.simulate_get("/ok").headers["x-is-error"] == "0"
+    assert http.simulate_get("/raise").headers["x-is-error"] == "1"
+    broken = http.simulate_post("/raise")
+    assert broken.status_code == 500 and broken.headers["x-is-error"] == "1"
