@@ -97,6 +97,9 @@ class ModuleRefused(GuestLoadError):
     """The module breaks the ABI: a missing or mistyped export, a foreign import, a wrong version."""
 
     kind = "refused"
+    #: the ABI whose rules it broke ("v1", "http-wasm"); None when no ABI could be told
+    #: (a module mixing both, or speaking neither)
+    abi: str | None = None
 
 
 class RegistryError(HostError):

@@ -106,9 +106,10 @@ def _compiled(settings: StageSettings, wasm: bytes, cache: CompileCache, sha256:
     try:
         return cache.load(wasm, settings.fuel > 0, sha256)
     except ModuleRefused as err:
-        # NOTE: the refusal comes before a module exists; its message names the ABI it broke
-        abi = ABI_HTTP_WASM if "http-wasm" in str(err) or "http_handler" in str(err) else "v1"
-        raise ModuleRejected(f"the module breaks {_abi_name(abi)}: {err}", check="abi") from err
+        # NOTE: the refusal comes before a module exists: it says which ABI's rules it broke,
+        # or none when no ABI could be told (both, or neither), whose message says so itself
+        detail = f"the module breaks {_abi_name(err.abi)}: {err}" if err.abi else str(err)
+        raise ModuleRejected(detail, check="abi") from err
     except GuestLoadError as err:
         raise AdminBadRequest(f"the module does not compile: {err}", check="compile") from err
 

@@ -62,13 +62,19 @@ def detect_abi(module: wasmtime.Module) -> str:
 
 
 def check_abi(module: wasmtime.Module) -> set[str]:
-    """Refuse a module that breaks its ABI's export or import rules; return its export names."""
-    if detect_abi(module) == ABI_HTTP_WASM:
-        return check_httpwasm(module)
-    exports = _checked_exports(module, REQUIRED_EXPORTS, OPTIONAL_EXPORTS, "the module")
-    for imp in module.imports:
-        _check_import(imp)
-    return set(exports)
+    """Refuse a module that breaks its ABI's export or import rules (the refusal names that
+    ABI in ``abi``; a detection refusal names none); return its export names."""
+    abi = detect_abi(module)
+    try:
+        if abi == ABI_HTTP_WASM:
+            return check_httpwasm(module)
+        exports = _checked_exports(module, REQUIRED_EXPORTS, OPTIONAL_EXPORTS, "the module")
+        for imp in module.imports:
+            _check_import(imp)
+        return set(exports)
+    except ModuleRefused as err:
+        err.abi = abi
+        raise
 
 
 def _checked_exports(module: wasmtime.Module, required: dict, optional: dict, who: str) -> dict:

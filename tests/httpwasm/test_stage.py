@@ -103,6 +103,28 @@ def test_admission_refuses_a_module_mixing_both_abis():
     with pytest.raises(ModuleRejected, match="mixes two guest ABIs") as refused:
         admit(StageSettings(name="mixed"), wasm, Runtime())
     assert refused.value.members["check"] == "abi"
+    assert not str(refused.value).startswith("the module breaks")  # no ABI could be told
+
+
+@pytest.mark.parametrize("wat, detail", [
+    ('(module (memory (export "memory") 1) (func (export "run")))',
+     "the module speaks no guest ABI this host knows"),
+    ('(module (import "http_handler" "nope" (func)) (memory (export "memory") 1)'
+     ' (func (export "handle_request") (result i64) (i64.const 1)))',
+     "the module breaks the http-wasm handler ABI: the module imports 'http_handler.nope'"),
+    ('(module (import "env" "system" (func)) (memory (export "memory") 1)'
+     ' (func (export "mw_abi_version") (result i32) (i32.const 1))'
+     ' (func (export "mw_alloc") (param i32) (result i32) (i32.const 0))'
+     ' (func (export "mw_on_request") (param i32 i32) (result i64) (i64.const 0)))',
+     "the module breaks ABI v1: the module imports 'env.system'"),
+])
+def test_abi_refusals_name_the_abi_only_when_one_was_detected(wat, detail):
+    """A refusal names the ABI whose rules the module broke; a module speaking neither ABI is
+    refused without one (its ABI is not guessed from the message)."""
+    from mwhost.testing import wat_guest
+    with pytest.raises(ModuleRejected) as refused:
+        admit(StageSettings(name="abi"), wat_guest(wat), Runtime())
+    assert str(refused.value).startswith(detail) and refused.value.members["check"] == "abi"
 
 
 def test_an_http_wasm_candidate_serves_its_share_of_a_canary():
