@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from typing import Any, Callable, Mapping
 
 from ..errors import (
@@ -30,6 +31,20 @@ from .changes import (
 from .params import UploadOptions, check_name, parse_upload
 from .rollout_params import parse_rollout, split_rollout
 from .signatures import TrustedKeys, decode_signature, encode_signature
+
+
+#: sha256 -> ABI of modules read for GET /_admin/pipeline but not served by this worker:
+#: a module is content-addressed, so an entry never goes stale; oldest dropped past the bound
+_ABI_BY_SHA256: dict[str, str] = {}
+_ABI_LOCK = threading.Lock()  # NOTE: gthread workers answer admin calls on several threads
+ABI_CACHE_SIZE = 256
+
+
+def _remember_abi(sha256: str, abi: str) -> None:
+    with _ABI_LOCK:
+        while len(_ABI_BY_SHA256) >= ABI_CACHE_SIZE:
+            del _ABI_BY_SHA256[next(iter(_ABI_BY_SHA256))]
+        _ABI_BY_SHA256[sha256] = abi
 
 
 def entry_json(entry: StageEntry, **extra: Any) -> dict[str, Any]:
@@ -70,16 +85,20 @@ class AdminService:
 
     def _abi(self, entry: StageEntry) -> str | None:
         """``v1`` or ``http-wasm``: from the stage this worker serves, else from the module
-        (a cached compile); None when it cannot be loaded here."""
+        (loaded once per sha256, then remembered); None when it cannot be loaded here."""
         for stage in self.live.holder.current.stages:
             for part in (getattr(stage, "baseline", stage), getattr(stage, "candidate", None)):
                 module = getattr(part, "module", None)
                 if module is not None and part.version == entry.sha256:
                     return module.abi
-        try:
-            return self.live.cache.load(self.live.store.get(entry.sha256), entry.fuel > 0, entry.sha256).abi
-        except HostError:
-            return None
+        abi = _ABI_BY_SHA256.get(entry.sha256)
+        if abi is None:
+            try:
+                abi = self.live.cache.load(self.live.store.get(entry.sha256), entry.fuel > 0, entry.sha256).abi
+            except HostError:
+                return None  # NOTE: not remembered: the module may arrive later (a fleet's blob)
+            _remember_abi(entry.sha256, abi)
+        return abi
 
     def _fleet(self) -> dict[str, Any]:
         """A fleet host's pipeline also says how the fleet's hosts drift (``mwhost list``)."""
