@@ -58,8 +58,9 @@ def served_ctx(host) -> dict:
     return json.loads(body)["ctx"]
 
 
-def upload_with_picker(browser, path, *, mode: str = "", fields: dict | None = None) -> None:
-    """Choose ``path`` with the file input (as the picker does), fill the form, submit."""
+def upload_with_picker(browser, path, *, mode: str = "", fields: dict | None = None, confirm: bool = True) -> None:
+    """Choose ``path`` with the file input (as the picker does), fill the form, submit, and
+    accept the confirm dialog (``confirm``: a rollout, or replacing an existing stage's version)."""
     from selenium.webdriver.support.ui import Select
     css(browser, "#upload-file")[0].send_keys(str(path))
     wait(browser, lambda d: path.name in text_of(d, "#upload-file-name"), "the chosen file is not shown")
@@ -69,8 +70,8 @@ def upload_with_picker(browser, path, *, mode: str = "", fields: dict | None = N
         box.clear()
         box.send_keys(value)
     css(browser, "#upload-submit")[0].click()
-    if mode:
-        wait(browser, lambda d: _alert(d), "no confirm dialog before the rollout")
+    if confirm:
+        wait(browser, lambda d: _alert(d), "no confirm dialog before the upload")
         browser.switch_to.alert.accept()
 
 
@@ -364,3 +365,52 @@ class _traffic:
     def __exit__(self, *exc) -> None:
         self.stop.set()
         self.thread.join(30)
+
+
+def test_replacing_an_active_version_asks_first_and_a_new_stage_does_not(console_host, browser, tmp_path):
+    """An upload that would replace an existing stage's active version at once is confirmed
+    first (declined, nothing changes); the first version of a new stage is not asked about."""
+    before = served_ctx(console_host)
+    _, _, body = console_host.request("GET", "/_admin/middlewares/tag/versions", console_host.admin_headers())
+    kept = len(json.loads(body)["versions"])
+    module = tmp_path / "tag-declined.wasm"
+    module.write_bytes(tagger("console", "declined"))
+    open_view(browser, console_host, "#/stage/tag", "#upload-file")
+    upload_with_picker(browser, module, confirm=False)
+    wait(browser, lambda d: _alert(d), "replacing the active version was not confirmed first")
+    assert "tag" in browser.switch_to.alert.text
+    browser.switch_to.alert.dismiss()
+    _, _, body = console_host.request("GET", "/_admin/middlewares/tag/versions", console_host.admin_headers())
+    assert len(json.loads(body)["versions"]) == kept and served_ctx(console_host) == before
+    fresh = tmp_path / "fresh.wasm"
+    fresh.write_bytes(tagger("fresh", "yes"))
+    box = css(browser, "#upload-name")[0]
+    box.clear()
+    box.send_keys("fresh_stage")
+    upload_with_picker(browser, fresh, confirm=False)
+    wait(browser, lambda d: "fresh_stage: version" in text_of(d, "#upload-ok"), "the new stage was not added")
+    status, _, body = console_host.request("DELETE", "/_admin/middlewares/fresh_stage", console_host.admin_headers())
+    assert status == 200, body
+
+
+def test_a_refused_token_is_forgotten_and_the_login_form_asks_for_another(console_host, browser):
+    """A stored token the API answers 401 is removed from sessionStorage (a reload does not
+    send it again) and the login form says why."""
+    open_view(browser, console_host, "#/pipeline", "#pipeline-table tr[data-stage='tag']")
+    browser.execute_script("sessionStorage.setItem('mwhost.admin.token', 'not-a-token'); location.hash = '#/workers'")
+    wait(browser, lambda d: "refused" in text_of(d, "#login-error"), "the refusal is not shown")
+    assert browser.execute_script("return sessionStorage.getItem('mwhost.admin.token')") is None
+    browser.refresh()
+    wait(browser, lambda d: css(d, "#login-token") and css(d, "#login-token")[0].is_displayed(), "no login form")
+
+
+def test_a_malformed_token_link_shows_the_login_form_with_a_message(console_host, browser):
+    """A #token= fragment with a bad %-escape shows the login form and says the link is
+    malformed (no script error), keeps no token and leaves no token in the address bar."""
+    browser.get_log("browser")  # NOTE: drains the entries of earlier tests (a 401 is logged as SEVERE)
+    browser.get(f"{console_host.url}/_admin/ui/#token=abc%E0%A4%A")
+    wait(browser, lambda d: "malformed" in text_of(d, "#login-error"), "no message for the malformed link")
+    assert browser.execute_script("return sessionStorage.getItem('mwhost.admin.token')") is None
+    assert "token" not in browser.current_url
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert not errors, errors

@@ -25,12 +25,20 @@ export function forgetToken() {
 
 // NOTE: `#token=<JWT>` logs in: the fragment never leaves the browser; it is removed from
 // the address bar (and the history entry) at once, so it is not bookmarked or shared.
+// Returns "none" (no such fragment), "taken", or "malformed" (a bad %-escape: no token kept).
 export function takeFragmentToken() {
   const found = /^#token=([^&]+)/.exec(location.hash);
-  if (!found) return false;
-  setToken(decodeURIComponent(found[1]));
+  if (!found) return "none";
   history.replaceState(null, "", `${location.pathname}#/pipeline`);
-  return true;
+  let value;
+  try {
+    value = decodeURIComponent(found[1]);
+  } catch {
+    forgetToken();  // NOTE: the link was meant to replace the stored token: keep neither
+    return "malformed";
+  }
+  setToken(value);
+  return "taken";
 }
 
 export function withQuery(path, query) {
@@ -50,7 +58,10 @@ export async function call(method, path, { query, body, contentType } = {}) {
   });
   const type = response.headers.get("Content-Type") || "";
   const payload = type.includes("json") ? await response.json().catch(() => ({})) : await response.text();
-  if (response.status === 401) window.dispatchEvent(new CustomEvent("mwhost:unauthorized"));
+  if (response.status === 401) {
+    forgetToken();  // NOTE: refused: a reload must not send it again, the login form asks for another
+    window.dispatchEvent(new CustomEvent("mwhost:unauthorized"));
+  }
   if (!response.ok) {
     const problem = typeof payload === "object" ? payload : { title: response.statusText, detail: payload };
     throw new ApiError(response.status, { status: response.status, ...problem });

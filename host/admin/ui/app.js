@@ -68,7 +68,10 @@ class Console {
   }
 
   route() {
-    takeFragmentToken();  // NOTE: first: a #token= link opened in this tab logs in, even after a logout
+    // NOTE: first: a #token= link opened in this tab logs in, even after a logout
+    if (takeFragmentToken() === "malformed") {
+      return this.showLogin("The #token= link is malformed (a bad %-escape): paste the token instead.");
+    }
     if (!token()) return this.showLogin("");
     const [, viewName = "pipeline", arg = ""] = /^#\/?([a-z]*)\/?(.*)$/.exec(location.hash) || [];
     const View = VIEWS[viewName] || PipelineView;

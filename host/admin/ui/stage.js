@@ -201,6 +201,16 @@ export class StageView {
     return query;
   }
 
+  // A rollout is always confirmed; an upload that activates at once is when it replaces the
+  // stage's active version (a new stage's first version replaces nothing)
+  async uploadQuestion(name, kind) {
+    if (kind) return `Start a ${kind} rollout of ${this.file.name} on stage ${name}?`;
+    const pipeline = await get("/_admin/pipeline").catch(() => this.app.pipeline);
+    const active = (pipeline?.stages || []).find((s) => s.name === name);
+    return active ? `Replace the active version ${short(active.sha256)} of stage ${name} with ${this.file.name} `
+      + "on every worker now?" : null;
+  }
+
   async upload() {
     const name = this.nameInput.value.trim() || this.name;
     if (!this.file) {
@@ -208,7 +218,8 @@ export class StageView {
       return;
     }
     const kind = this.mode.value;
-    if (kind && !confirm(`Start a ${kind} rollout of ${this.file.name} on stage ${name}?`)) return;
+    const question = await this.uploadQuestion(name, kind);
+    if (question && !confirm(question)) return;
     this.result(h("p", { class: "hint", text: `uploading ${this.file.name}…` }));
     try {
       const result = await call("PUT", stagePath(name), { query: this.query(), body: this.file, contentType: "application/wasm" });
