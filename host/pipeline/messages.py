@@ -6,7 +6,7 @@ import json
 
 from ..abi.codec import Codec
 from ..abi.messages import CONTINUE, Action
-from ..runtime.accel import pack_request
+from ..runtime import accel
 from .environ import environ_headers
 
 HeaderList = list  # list[tuple[str, str]], names lower case
@@ -102,13 +102,17 @@ class RequestState:
         # PERF: in C straight from the environ (or the edited list) when the accelerator is
         # built; the codec otherwise, or for an input only Python packs (the same bytes)
         headers = self._headers
-        if headers is None:
+        native = accel.ACCEL
+        if native is None:
+            message = None
+        elif headers is None:  # PERF: the extension called directly (no wrapper frame)
             added = self._added
-            message = pack_request(self.method, self.path, self.query, self._environ, self.remote_addr,
-                                   self.scheme, self.ctx, None if added is None else self.edited_names, added)
+            message = native.pack_request(self.method, self.path, self.query, self._environ, self.remote_addr,
+                                          self.scheme, self.ctx, None if added is None else self.edited_names,
+                                          added)
         else:
-            message = pack_request(self.method, self.path, self.query, headers, self.remote_addr,
-                                   self.scheme, self.ctx)
+            message = native.pack_request(self.method, self.path, self.query, headers, self.remote_addr,
+                                          self.scheme, self.ctx, None, None)
         if message is None:
             message = codec.encode_request(self.method, self.path, self.query, self.headers,
                                            self.remote_addr, self.scheme, self.ctx)
@@ -127,16 +131,19 @@ class RequestState:
         """Apply a ``continue`` action's request edits and ctx."""
         if action is CONTINUE:
             return  # PERF: the shared bare continue (the common case) changes nothing
-        if action.remove_headers or action.set_headers:
+        remove, set_ = action.remove_headers, action.set_headers
+        if remove or set_:
             if self._headers is None:
-                self._edit_overlay(action.remove_headers, action.set_headers)
+                self._edit_overlay(remove, set_)
             else:
-                self._headers = edit_headers(self._headers, action.remove_headers, action.set_headers)
+                self._headers = edit_headers(self._headers, remove, set_)
             self.message = None  # each edit means the next stage gets the request packed again
-            if action.remove_headers:
-                self.edited_names.update(action.remove_headers)
-            if action.set_headers:
-                self.edited_names.update(name for name, _ in action.set_headers)
+            edited = self.edited_names
+            if remove:
+                edited.update(remove)
+            if set_:
+                for name, _ in set_:  # PERF: a loop, not a generator (one per stage that edits)
+                    edited.add(name)
         if action.path is not None:
             self.path = action.path
             self.edited_target = True
@@ -152,10 +159,14 @@ class RequestState:
     def _edit_overlay(self, remove: list[str] | None, set_: HeaderList | None) -> None:
         """``edit_headers`` on the overlay: the dropped names join ``edited_names`` (the
         caller adds them), earlier added pairs of those names go, ``set_`` is appended."""
-        drop = set(remove) if remove else set()
-        if set_:
-            drop.update(name for name, _ in set_)
-        added = [pair for pair in self._added or () if pair[0] not in drop]
+        added = self._added
+        if added:
+            drop = set(remove) if remove else set()
+            if set_:
+                drop.update(name for name, _ in set_)
+            added = [pair for pair in added if pair[0] not in drop]
+        else:
+            added = []  # PERF: nothing added yet, nothing to drop (the common first edit)
         if set_:
             added.extend(set_)  # NOTE: a new list: decoded actions are shared, never mutated
         self._added = added

@@ -26,8 +26,9 @@
  *       messages and types live in one place (fastcall.py). ``keep`` holds the objects
  *       whose memory the addresses point into.
  *
- * NOTE: the GIL is released around each guest call, as ctypes and cffi do, so the epoch
- * ticker thread can interrupt a guest that never returns and host functions can run.
+ * NOTE: the GIL is released around the roundtrip's guest calls, as ctypes and cffi do, so the
+ * epoch ticker thread can interrupt a guest that never returns and the worker's other
+ * threads run meanwhile.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -416,6 +417,41 @@ static int MessageCall_init(MessageCall *self, PyObject *args, PyObject *kwargs)
     return 0;
 }
 
+/* The roundtrip without the GIL: mw_alloc, the bounds checks, the copy in, the handler and
+ * the result's checks. 0 and the output's span, or a failure code and its arguments. */
+static int roundtrip(MessageCall *self, const char *in, uint64_t size, uint64_t max_output,
+                     uint64_t *out_ptr, uint64_t *out_len, unsigned long long fail_args[3]) {
+    void *context = self->context, **trap = self->trap, *error;
+    uint64_t vals[4] = {size, 0, 0, 0};
+    error = self->call(context, self->alloc, vals, 1, trap);
+    if (error || *trap) { fail_args[0] = (uintptr_t)error; return FAILED_CALL; }
+    uint64_t ptr = vals[0] & 0xffffffffULL;
+    uint64_t memory_size = self->size(context, self->memory);
+    if (ptr == 0 && size) { fail_args[0] = size; return ALLOC_ZERO; }
+    if (ptr + size > memory_size) {
+        fail_args[0] = ptr; fail_args[1] = size; fail_args[2] = memory_size;
+        return INPUT_OUTSIDE;
+    }
+    memcpy(self->data(context, self->memory) + ptr, in, size);
+    vals[0] = ptr;
+    vals[1] = 0;
+    vals[2] = size;
+    vals[3] = 0;
+    error = self->call(context, self->handler, vals, 2, trap);
+    if (error || *trap) { fail_args[0] = (uintptr_t)error; return FAILED_CALL; }
+    uint64_t packed = vals[0];
+    memory_size = self->size(context, self->memory);
+    if (packed == 0) return RESULT_ZERO;
+    *out_ptr = packed >> 32;
+    *out_len = packed & 0xffffffffULL;
+    if (*out_len > max_output) { fail_args[0] = *out_len; fail_args[1] = max_output; return OUTPUT_TOO_LARGE; }
+    if (*out_ptr + *out_len > memory_size) {
+        fail_args[0] = *out_ptr; fail_args[1] = *out_len; fail_args[2] = memory_size;
+        return OUTPUT_OUTSIDE;
+    }
+    return 0;
+}
+
 /* (data: bytes, max_output: int, deadline_ticks: int) */
 static PyObject *MessageCall_call(MessageCall *self, PyObject *args, PyObject *kwargs) {
     Py_buffer in;
@@ -424,43 +460,23 @@ static PyObject *MessageCall_call(MessageCall *self, PyObject *args, PyObject *k
         PyErr_SetString(PyExc_RuntimeError, "MessageCall was not initialised");
         return NULL;
     }
-    unsigned long long max_output, ticks;
+    unsigned long long max_output, ticks, fail_args[3] = {0, 0, 0};
     if (!PyArg_ParseTuple(args, "y*KK", &in, &max_output, &ticks)) return NULL;
-    void *context = self->context, **trap = self->trap, *error;
-    uint64_t size = (uint64_t)in.len, vals[4] = {size, 0, 0, 0};
+    uint64_t out_ptr = 0, out_len = 0;
+    int code;
+    self->epoch(self->context, ticks);
+    /* NOTE: one GIL release for the whole roundtrip (both guest calls and the copy in,
+     * which reads the bytes object ``in`` keeps alive), not one per guest call: a release
+     * lets another thread take the GIL and this call waits until it gives it back (under
+     * gthread: +8 us per stage call, bench/REPORT.md section 2); the failure, which runs
+     * Python, is raised after the GIL is back. */
+    Py_BEGIN_ALLOW_THREADS
+    code = roundtrip(self, in.buf, (uint64_t)in.len, max_output, &out_ptr, &out_len, fail_args);
+    Py_END_ALLOW_THREADS
     PyObject *result;
-
-    self->epoch(context, ticks);
-    Py_BEGIN_ALLOW_THREADS
-    error = self->call(context, self->alloc, vals, 1, trap);
-    Py_END_ALLOW_THREADS
-    if (error || *trap) { result = failure(FAILED_CALL, (uintptr_t)error, 0, 0); goto done; }
-    uint64_t ptr = vals[0] & 0xffffffffULL;
-    uint64_t memory_size = self->size(context, self->memory);
-    if (ptr == 0 && size) { result = failure(ALLOC_ZERO, size, 0, 0); goto done; }
-    if (ptr + size > memory_size) { result = failure(INPUT_OUTSIDE, ptr, size, memory_size); goto done; }
-    memcpy(self->data(context, self->memory) + ptr, in.buf, size);
-
-    vals[0] = ptr;
-    vals[1] = 0;
-    vals[2] = size;
-    vals[3] = 0;
-    Py_BEGIN_ALLOW_THREADS
-    error = self->call(context, self->handler, vals, 2, trap);
-    Py_END_ALLOW_THREADS
-    if (error || *trap) { result = failure(FAILED_CALL, (uintptr_t)error, 0, 0); goto done; }
-    uint64_t packed = vals[0];
-    memory_size = self->size(context, self->memory);
-    if (packed == 0) { result = failure(RESULT_ZERO, 0, 0, 0); goto done; }
-    uint64_t out_ptr = packed >> 32, out_len = packed & 0xffffffffULL;
-    if (out_len > max_output) { result = failure(OUTPUT_TOO_LARGE, out_len, max_output, 0); goto done; }
-    if (out_ptr + out_len > memory_size) {
-        result = failure(OUTPUT_OUTSIDE, out_ptr, out_len, memory_size);
-        goto done;
-    }
-    result = PyBytes_FromStringAndSize((const char *)self->data(context, self->memory) + out_ptr,
-                                       (Py_ssize_t)out_len);
-done:
+    if (code) result = failure(code, fail_args[0], fail_args[1], fail_args[2]);
+    else result = PyBytes_FromStringAndSize((const char *)self->data(self->context, self->memory) + out_ptr,
+                                            (Py_ssize_t)out_len);
     PyBuffer_Release(&in);
     return result;
 }

@@ -150,6 +150,14 @@ def _control_template(template: str | None) -> bool:
 
 def _set_headers(resp: falcon.Response, headers: list) -> None:
     """ABI ``set_headers`` on a falcon response: each name replaced by all its listed values."""
+    if len(headers) == 1:
+        # PERF: one header (add_header's case): no grouping to do
+        name, value = headers[0]
+        if name == "set-cookie":
+            resp.append_header(name, value)
+        else:
+            resp.set_header(name, value)
+        return
     for name, values in _grouped(resp, headers).items():
         resp.set_header(name, ", ".join(values))
 
