@@ -174,9 +174,15 @@ class Metrics:
     # ---- publication --------------------------------------------------------------------
 
     def published(self) -> _Published:
-        if self._published is None:
-            self._published = _Published()
-        return self._published
+        published = self._published
+        if published is None:
+            # NOTE: a gthread worker's first /metrics and its flush thread can get here
+            # together; made twice, prometheus_client refuses the second (DuplicateTimeseries)
+            with self._lock:
+                if self._published is None:
+                    self._published = _Published()
+                published = self._published
+        return published
 
     def flush(self) -> None:
         """Move every local count into prometheus_client."""

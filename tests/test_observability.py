@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
 
 import msgpack
 import pytest
@@ -125,3 +127,36 @@ def test_json_lines_carry_the_request_context_when_set():
     finally:
         REQUEST.reset(token)
     assert line["request_id"] == "rid-1" and line["generation"] == 9 and line["message"] == "hello"
+
+
+_PUBLISHED_RACE = """
+import threading, time
+import mwhost.metrics as m
+made = m._Published.__init__
+def slow(self):
+    time.sleep(0.05)  # widen the window the race needs
+    made(self)
+m._Published.__init__ = slow
+metrics = m.Metrics()
+start = threading.Barrier(8)
+seen, errors = [], []
+def first_use():
+    start.wait()
+    try:
+        seen.append(metrics.published())
+    except Exception as err:
+        errors.append(repr(err))
+threads = [threading.Thread(target=first_use) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+assert not errors, errors
+assert len({id(p) for p in seen}) == 1 and len(seen) == 8
+print("one")
+"""
+
+
+def test_the_first_use_of_the_metrics_from_many_threads_makes_them_once():
+    """Threads that touch the metrics first at the same time (a gthread worker's first /metrics
+    and its flush) share one set of prometheus objects instead of one raising DuplicateTimeseries."""
+    result = subprocess.run([sys.executable, "-c", _PUBLISHED_RACE], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == "one", result.stderr[-2000:]
