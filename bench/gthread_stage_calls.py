@@ -33,13 +33,8 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 
 def stage_call_totals(served) -> tuple[float, float]:
     """(seconds, calls) of every stage's request phase so far, from ``/metrics``."""
-    # NOTE: a worker's first /metrics can answer 500 (host/metrics.py's published() is made
-    # without a lock; a concurrent flush registers the same collectors): ask again
-    for _ in range(3):
-        status, _, body = served.request("GET", "/metrics", served.admin_headers())
-        if status == 200:
-            break
-    else:
+    status, _, body = served.request("GET", "/metrics", served.admin_headers())
+    if status != 200:
         raise RuntimeError(f"/metrics answered {status}")
     seconds = calls = 0.0
     for line in body.decode().splitlines():
