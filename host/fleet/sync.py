@@ -11,7 +11,11 @@ the kernel drops a dead process's lock). The syncer:
   refused, logged, and the generation not mirrored), then writes the local manifest; every
   worker's manifest watcher swaps to it as for a local write;
 - when the fleet has no manifest or a lower generation (Redis restarted without
-  persistence), re-seeds it from the local copy, only over a lower one: the highest wins;
+  persistence), re-seeds it from the local copy, only over a lower one: the highest wins
+  (writes wait RESEED_GRACE_S after a re-seed, store.py, so every live host offers its copy);
+- when the fleet has the same generation with other content (hosts that diverged), takes the
+  fleet's copy: it is written again one generation up (a realign, compare-and-set), so every
+  worker of every host swaps to it; generation numbers alone never count as "in sync";
 - writes the host's heartbeat (``hosts:<id>``, expiring after HEARTBEAT_TTL_S): the
   generation each worker serves;
 - on any Redis failure keeps the host serving its local copy and reconnects with backoff.
@@ -20,6 +24,7 @@ the kernel drops a dead process's lock). The syncer:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import logging
@@ -33,9 +38,9 @@ from typing import Callable
 from ..errors import BlobRefused, FleetUnavailable, HostError
 from ..registry import Manifest, ManifestError
 from ..registry.files import pid_alive
-from .blobs import push_missing
+from .blobs import fetch_missing, push_missing
 from .manifests import FleetManifestStore
-from .store import WRITTEN
+from .store import WRITTEN, manifest_checksum
 
 logger = logging.getLogger("mwhost.fleet")
 
@@ -142,6 +147,8 @@ class FleetSyncer:
                 self.reseed(local, remote.generation if remote is not None else 0)
             return local_generation
         if remote.generation == local_generation:
+            if local is not None and manifest_checksum(remote) != manifest_checksum(local):
+                return self.realign(remote)
             return local_generation
         try:
             if self.manifests.mirror_fleet(remote):
@@ -151,6 +158,24 @@ class FleetSyncer:
             self._refuse(remote.generation, str(err))
             return local_generation
         return remote.generation
+
+    def realign(self, remote: Manifest) -> int:
+        """This host holds the fleet's generation with other content: the fleet's copy wins,
+        written again one generation up (its modules checked first) so every worker swaps."""
+        try:
+            fetch_missing(self.fleet, self.manifests.modules, remote, self.manifests.verify)
+        except BlobRefused as err:
+            self._refuse(remote.generation, str(err))
+            return remote.generation
+        generation = max(remote.generation, self.manifests.newest_generation()) + 1
+        realigned = dataclasses.replace(remote, generation=generation, source="fleet-realign", written_at=time.time())
+        if self.fleet.compare_and_set(remote.generation, realigned, force=True) != WRITTEN:
+            return remote.generation  # NOTE: the fleet moved meanwhile: the next round mirrors it
+        logger.warning("this host's generation %d differed from the fleet's: the fleet's copy is written "
+                       "again as generation %d and mirrored", remote.generation, generation,
+                       extra={"generation": generation})
+        self.manifests.mirror_fleet(realigned)
+        return generation
 
     def reseed(self, local: Manifest, fleet_generation: int) -> None:
         """Put this host's newer manifest (and its modules) into the fleet, over a lower one only."""
@@ -199,6 +224,7 @@ class FleetSyncer:
             "min_generation": generations[0] if generations else 0,
             "max_generation": generations[-1] if generations else 0,
             "local_generation": local.generation if local is not None else 0,
+            "checksum": manifest_checksum(local) if local is not None else "",
         }, HEARTBEAT_TTL_S)
 
     def workers(self) -> dict[int, int]:
