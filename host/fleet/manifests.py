@@ -21,7 +21,7 @@ from typing import Callable
 
 from ..errors import AdminConflict, FleetReseeding
 from ..registry import Manifest, ManifestStore, ModuleStore
-from .blobs import Verify, fetch_kept, fetch_missing, push_missing
+from .blobs import Verify, check_signatures, fetch_kept, fetch_missing, push_missing, required
 from .store import RESEED_GRACE_S as RESEED_WAIT_S
 from .store import RESEEDING, WRITTEN, FleetStore
 
@@ -54,6 +54,8 @@ class FleetManifestStore(ManifestStore):
                 expected = remote.generation if remote is not None else 0
                 generation = max(expected, self._newest_generation()) + 1
                 updated = dataclasses.replace(changed, generation=generation, source=source, written_at=time.time())
+                check_signatures(self.modules, updated, self.verify,
+                                 required(updated) - (required(remote) if remote is not None else set()))
                 push_missing(self.fleet, self.modules, updated)
                 moved = self.fleet.compare_and_set(expected, updated)
                 if moved == RESEEDING:

@@ -152,6 +152,22 @@ class FleetStore:
         found = self.call("look up module blobs", pipe.execute)
         return [sha for sha, there in zip(shas, found) if not there]
 
+    def missing_signatures(self, shas: Iterable[str]) -> list[str]:
+        """Which of ``shas`` the store has no signature for."""
+        shas = sorted(set(shas))
+        if not shas:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for sha in shas:
+            pipe.exists(self.keys.signature(sha))
+        found = self.call("look up module signatures", pipe.execute)
+        return [sha for sha, there in zip(shas, found) if not there]
+
+    def put_signature(self, sha256: str, signature: str) -> None:
+        """Store a module's signature (set once, like its blob)."""
+        self.call(f"store the signature of {sha256[:12]}", self.client.set, self.keys.signature(sha256), signature,
+                  nx=True)
+
     def put_blob(self, sha256: str, wasm: bytes, signature: str | None = None) -> None:
         """Store a module's bytes (set once: a blob is never overwritten) and its signature."""
         pipe = self.client.pipeline(transaction=False)
