@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from mwhost.admin.signatures import encode_signature, keygen, sign
 from mwhost.errors import FleetReseeding, FleetUnavailable
 from mwhost.fleet.manifests import FleetManifestStore
+from mwhost.fleet.rollouts import FleetRollouts
 from mwhost.fleet.status import fleet_status
 from mwhost.fleet.store import FleetStore, manifest_checksum
 from mwhost.fleet.sync import FleetSyncer
@@ -264,3 +265,28 @@ def test_with_trusted_keys_a_host_mirrors_only_modules_signed_by_one_of_them(tmp
     assert reader.modules.signature(written.stages[0].sha256)
     writer.fleet.close()
     reader.fleet.close()
+
+
+def test_heartbeats_and_rollout_counts_live_in_one_hash_per_fleet_never_a_scan(hosts, redis_server):
+    """hosts() and the rollout counts read one hash each (no SCAN over the database, however
+    many unrelated keys it holds); an expired heartbeat is left out and its field pruned."""
+    first, second = hosts
+    client = redis_server.client()
+    client.mset({f"unrelated:{i}": "x" for i in range(5000)})
+    client.config_resetstat()
+    first.fleet.heartbeat("a", {"host": "a"}, 5.0)
+    first.fleet.heartbeat("gone", {"host": "gone"}, 0.001)
+    wait_for(lambda: first.fleet.hosts() == [{"host": "a", **_times(first.fleet, "a")}], 5, "the stale beat to expire")
+    assert client.hkeys(first.fleet.keys.hosts) == [b"a"]
+    mine, theirs = FleetRollouts(first.fleet, "a"), FleetRollouts(second.fleet, "b")
+    mine.push({"tag@1": {"requests": 3}})
+    theirs.push({"tag@1": {"requests": 4}, "other@2": {"requests": 1}})
+    assert mine.others("tag@1") == [{"requests": 4}] and theirs.others("tag@1") == [{"requests": 3}]
+    assert mine.others("nothing@0") == []
+    assert "cmdstat_scan" not in client.info("commandstats")
+    client.close()
+
+
+def _times(fleet: FleetStore, host: str) -> dict:
+    beat = json.loads(fleet.client.hget(fleet.keys.hosts, host))
+    return {"at": beat["at"], "expires_at": beat["expires_at"]}
