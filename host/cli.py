@@ -209,7 +209,8 @@ def _list(args: argparse.Namespace) -> int:
     from .client import format_pipeline, format_versions
 
     client = _client(args)
-    print(format_versions(client.versions(args.name)) if args.name else format_pipeline(client.pipeline()))
+    print(format_versions(client.versions(args.name)) if args.name
+          else format_pipeline(client.pipeline(), client.fleet()))
     return 0
 
 

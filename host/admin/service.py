@@ -13,9 +13,8 @@ import os
 from typing import Any, Callable, Mapping
 
 from ..errors import (
-    AdminConflict, AdminError, DataDirUnavailable, FleetUnavailable, HostError, ModuleRejected, RegistryError,
+    AdminConflict, AdminError, DataDirUnavailable, HostError, ModuleRejected, RegistryError,
 )
-from ..fleet.status import fleet_status
 from ..metrics import METRICS
 from ..pipeline import Admitted, admit
 from ..registry import Manifest, ManifestError, StageEntry
@@ -65,7 +64,6 @@ class AdminService:
                        for i, entry in enumerate(manifest.stages)],
             "rollouts": [rollout_summary(entry.name, rollout) for entry in manifest.stages
                          if (rollout := manifest.active_rollout(entry.name)) is not None],
-            **self._fleet(),
         }
 
     def _abi(self, entry: StageEntry) -> str | None:
@@ -80,15 +78,6 @@ class AdminService:
             return self.live.cache.load(self.live.store.get(entry.sha256), entry.fuel > 0, entry.sha256).abi
         except HostError:
             return None
-
-    def _fleet(self) -> dict[str, Any]:
-        """A fleet host's pipeline also says how the fleet's hosts drift (``mwhost list``)."""
-        if self.live.fleet is None:
-            return {}
-        try:
-            return {"fleet": fleet_status(self.live.fleet)}
-        except FleetUnavailable as err:
-            return {"fleet": {"error": err.detail}}
 
     def versions(self, name: str) -> dict[str, Any]:
         check_name(name)

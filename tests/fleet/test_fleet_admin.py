@@ -50,6 +50,22 @@ def test_admin_writes_go_to_the_fleet_and_answer_503_changing_nothing_while_redi
     assert refused.json["detail"].startswith("fleet store unavailable")
     assert ManifestStore(tmp_path / "data").read().generation == first.json["generation"]
     pipeline = client.simulate_get("/_admin/pipeline", headers=AUTH)
-    assert pipeline.status_code == 200 and "fleet store unavailable" in pipeline.json["fleet"]["error"]
+    assert pipeline.status_code == 200 and pipeline.json["generation"] == first.json["generation"]
     fleet = client.simulate_get("/_admin/fleet", headers=AUTH)
     assert fleet.status_code == 503 and fleet.json["detail"].startswith("fleet store unavailable")
+
+
+def test_reading_the_pipeline_never_calls_redis_and_has_no_fleet_part(tmp_path, redis_server):
+    """GET /_admin/pipeline on a fleet host sends Redis no command at all (the fleet's status
+    is GET /_admin/fleet only), so a stalled Redis never slows a read."""
+    client = _client(tmp_path, redis_server.url)
+    assert client.simulate_put("/_admin/middlewares/tag", body=tagger("v", "one"), headers=WASM_HEADERS).status_code == 201
+    redis = redis_server.client()
+    redis.config_resetstat()
+    for _ in range(3):
+        pipeline = client.simulate_get("/_admin/pipeline", headers=AUTH)
+        assert pipeline.status_code == 200 and "fleet" not in pipeline.json
+    stats = redis.info("commandstats")
+    assert set(stats) <= {"cmdstat_config|resetstat", "cmdstat_info"}, stats
+    assert client.simulate_get("/_admin/fleet", headers=AUTH).json["generation"] == pipeline.json["generation"]
+    redis.close()
