@@ -27,6 +27,8 @@ def test_the_fleet_table_is_read_and_defaults_to_no_fleet():
     ({"url": "redis://:6379/0"}, "no host"),
     ({"url": "redis://127.0.0.1:6379/0", "name": "no spaces"}, "name"),
     ({"url": "redis://127.0.0.1:6379/0", "nodes": 3}, "unknown key"),
+    ({"url": "redis://127.0.0.1:6379/0?db=x"}, "Invalid value for 'db'"),
+    ({"url": "redis://127.0.0.1:6379/0?nodes=3"}, "option redis-py does not know: 'nodes'"),
 ])
 def test_a_bad_fleet_table_is_refused_naming_the_key(table, complaint):
     """Every wrong [fleet] key is a ConfigError that names the table and says what is wrong."""
@@ -56,3 +58,13 @@ def test_a_bad_fleet_url_in_the_environment_names_the_variable(tmp_path):
     result = _serve(tmp_path, env={"MWHOST_FLEET_URL": "redis://127.0.0.1:notaport/0"})
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("mwhost: error: $MWHOST_FLEET_URL has a port")
+
+
+def test_a_fleet_url_that_redis_py_refuses_is_one_line_and_exit_2(tmp_path):
+    """``--fleet-url 'redis://127.0.0.1:1/0?db=x'`` has the right shape but redis-py refuses its
+    query: one line naming the flag and exit 2, never a traceback, and no data dir written."""
+    result = _serve(tmp_path, "--fleet-url", "redis://127.0.0.1:1/0?db=x")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "mwhost: error: --fleet-url is refused by redis-py: Invalid value for 'db' in connection URL."]
+    assert not (tmp_path / "data" / "manifest.json").exists()
