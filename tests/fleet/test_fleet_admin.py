@@ -69,3 +69,23 @@ def test_reading_the_pipeline_never_calls_redis_and_has_no_fleet_part(tmp_path, 
     assert set(stats) <= {"cmdstat_config|resetstat", "cmdstat_info"}, stats
     assert client.simulate_get("/_admin/fleet", headers=AUTH).json["generation"] == pipeline.json["generation"]
     redis.close()
+
+
+def test_the_audit_endpoint_of_a_fleet_host_reads_the_fleets_stream_and_its_file_while_redis_is_down(
+        tmp_path, redis_server):
+    """GET /_admin/audit on a fleet host answers every host's writes from the fleet's stream
+    (source "fleet", newest first); with Redis stopped it answers its own file, saying so
+    (source "local" and why)."""
+    here = _client(tmp_path / "here", redis_server.url)
+    there = _client(tmp_path / "there", redis_server.url)
+    assert there.simulate_put("/_admin/middlewares/other", body=tagger("v", "there"),
+                              headers=WASM_HEADERS).status_code == 201
+    assert here.simulate_put("/_admin/middlewares/tag", body=tagger("v", "here"), headers=WASM_HEADERS).status_code == 201
+    fleet = here.simulate_get("/_admin/audit", headers=AUTH).json
+    assert fleet["source"] == "fleet"
+    assert [entry["stage"] for entry in fleet["entries"][:2]] == ["tag", "other"]
+    redis_server.stop()
+    local = here.simulate_get("/_admin/audit", headers=AUTH)
+    assert local.status_code == 200 and local.json["source"] == "local"
+    assert "fleet store unavailable" in local.json["fleet_error"]
+    assert {entry["stage"] for entry in local.json["entries"]} == {"tag"}
