@@ -16,6 +16,8 @@ the kernel drops a dead process's lock). The syncer:
 - when the fleet has the same generation with other content (hosts that diverged), takes the
   fleet's copy: it is written again one generation up (a realign, compare-and-set), so every
   worker of every host swaps to it; generation numbers alone never count as "in sync";
+- every REPAIR_S puts back the blobs of its manifest the fleet lacks (a tampered blob's key
+  deleted by an operator is pushed again by any host with the good bytes);
 - writes the host's heartbeat (``hosts:<id>``, expiring after HEARTBEAT_TTL_S): the
   generation each worker serves;
 - on any Redis failure keeps the host serving its local copy and reconnects with backoff.
@@ -48,6 +50,9 @@ logger = logging.getLogger("mwhost.fleet")
 POLL_S = 1.0
 #: how often each worker reports the generation it serves, and the syncer beats
 BEAT_S = 1.0
+#: how often the syncer puts back the blobs (and signatures) of its manifest that the fleet
+#: lacks: an operator repairs a tampered blob by deleting its key (docs/fleet.md)
+REPAIR_S = 5.0
 #: a heartbeat older than this is gone: its host is down (GET /_admin/fleet leaves it out)
 HEARTBEAT_TTL_S = 5.0
 #: a worker's report older than this is left out of its host's heartbeat
@@ -102,7 +107,7 @@ class FleetSyncer:
     def _sync_loop(self) -> None:
         backoff = BACKOFF_MIN_S
         subscription = None
-        next_beat = 0.0
+        next_beat = next_repair = 0.0
         while not self.stop.is_set():
             try:
                 if subscription is None:
@@ -112,6 +117,9 @@ class FleetSyncer:
                     self.report()
                     self.beat()
                     next_beat = time.monotonic() + BEAT_S
+                if time.monotonic() >= next_repair:
+                    self.repair()
+                    next_repair = time.monotonic() + REPAIR_S
                 self._reconnected()
                 backoff = BACKOFF_MIN_S
                 # NOTE: wakes at once on a change message, else after the poll period
@@ -176,6 +184,14 @@ class FleetSyncer:
                        extra={"generation": generation})
         self.manifests.mirror_fleet(realigned)
         return generation
+
+    def repair(self) -> None:
+        """Put back the modules this host's manifest names that the fleet lacks (SET NX, from
+        the local store, each checked against its sha256 when read): a deleted tampered blob
+        comes back from any host with the good bytes, and the hosts that refused it mirror."""
+        local = self.manifests.read_good()
+        if local is not None:
+            push_missing(self.fleet, self.manifests.modules, local)
 
     def reseed(self, local: Manifest, fleet_generation: int) -> None:
         """Put this host's newer manifest (and its modules) into the fleet, over a lower one only."""

@@ -290,3 +290,29 @@ def test_heartbeats_and_rollout_counts_live_in_one_hash_per_fleet_never_a_scan(h
 def _times(fleet: FleetStore, host: str) -> dict:
     beat = json.loads(fleet.client.hget(fleet.keys.hosts, host))
     return {"at": beat["at"], "expires_at": beat["expires_at"]}
+
+
+def test_a_tampered_blob_is_repaired_by_deleting_its_key_and_a_host_with_the_good_bytes_pushes_it(hosts):
+    """The operator's repair of a tampered blob (SET NX keeps it otherwise): delete its key; a
+    host that has the good bytes puts them back (the syncer's repair round), and the host that
+    refused the generation mirrors it on its next round."""
+    first, second = hosts
+    first.set_stage("tag", tagger("one"))
+    second.syncer.sync_once()
+    wanted = tagger("wanted")
+    sha = hashlib.sha256(wanted).hexdigest()
+    first.fleet.client.set(first.fleet.keys.blob(sha), tagger("evil"))  # tampered before the write
+    written = first.set_stage("tag", wanted)  # NX: the good bytes are not written over it
+    assert second.syncer.sync_once() == written.generation - 1
+    first.syncer.repair()
+    assert second.syncer.sync_once() == written.generation - 1  # still tampered: nothing pushed
+    first.fleet.client.delete(first.fleet.keys.blob(sha))  # the operator's repair
+    thread = first.syncer.start()  # NOTE: the running syncer's loop repairs on its first round
+    try:
+        wait_for(lambda: first.fleet.client.exists(first.fleet.keys.blob(sha)), 10, "the blob pushed again")
+    finally:
+        first.syncer.stop.set()
+        thread.join(10)
+    assert first.fleet.blob(sha)[0] == wanted
+    assert second.syncer.sync_once() == written.generation
+    assert second.modules.get(sha) == wanted
