@@ -98,7 +98,8 @@ class FleetSyncer:
             lock = lock or self._try_lock()
             if lock is not None:
                 logger.info("pid %d is the fleet syncer of host %s", os.getpid(), self.host)
-                self._sync_loop()
+                with lock:  # NOTE: the role ends (the flock is dropped) only when the syncer stops
+                    self._sync_loop()
                 return
             self.stop.wait(LOCK_RETRY_S)
 
