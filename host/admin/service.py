@@ -13,7 +13,7 @@ import os
 from typing import Any, Callable, Mapping
 
 from ..errors import (
-    AdminConflict, AdminError, DataDirUnavailable, HostError, ModuleRejected, RegistryError,
+    AdminConflict, AdminError, BlobRefused, DataDirUnavailable, HostError, ModuleRejected, RegistryError,
 )
 from ..metrics import METRICS
 from ..pipeline import Admitted, admit
@@ -225,6 +225,8 @@ class AdminService:
             return self.manifest(), False
         except ManifestError as err:
             raise AdminError(f"the manifest is unreadable, so nothing can change until it is fixed: {err}") from err
+        except BlobRefused as err:  # NOTE: a fleet host: a module it refuses (signature, sha256)
+            raise AdminConflict(f"{err}; nothing changed, here or in the fleet") from err
         except RegistryError as err:
             raise DataDirUnavailable(str(err)) from err
 

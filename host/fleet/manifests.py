@@ -57,11 +57,13 @@ class FleetManifestStore(ManifestStore):
                 check_signatures(self.modules, updated, self.verify,
                                  required(updated) - (required(remote) if remote is not None else set()))
                 push_missing(self.fleet, self.modules, updated)
+                # NOTE: before the compare-and-set: a module this host refuses (its signature)
+                # fails the write here, with nothing changed anywhere, never after the fleet moved
+                fetch_missing(self.fleet, self.modules, updated, self.verify)
                 moved = self.fleet.compare_and_set(expected, updated)
                 if moved == RESEEDING:
                     raise _reseeding("it was re-seeded moments ago")
                 if moved == WRITTEN:
-                    fetch_missing(self.fleet, self.modules, updated, self.verify)
                     self._write(updated)
                     logger.info("fleet generation %d written (%s)", generation, source,
                                 extra={"generation": generation})

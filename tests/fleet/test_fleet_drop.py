@@ -6,9 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 
+import pytest
+
 from cryptography.hazmat.primitives import serialization
 
 from mwhost.admin.signatures import encode_signature, keygen, sign
+from mwhost.errors import BlobRefused
 from mwhost.fleet.manifests import FleetManifestStore
 from mwhost.fleet.store import FleetStore
 from mwhost.fleet.trust import signature_check
@@ -75,3 +78,22 @@ def test_a_signature_missing_from_the_fleet_is_pushed_even_when_the_blob_is_ther
     writer.set_stage("tag", wasm)
     assert writer.fleet.blob(sha)[1] == writer.modules.signature(sha)
     writer.fleet.close()
+
+
+def test_a_write_on_a_host_that_refuses_a_fleet_module_changes_nothing_anywhere(tmp_path, redis_server):
+    """A fleet manifest naming a module a host with trusted keys refuses (unsigned, from a host
+    without keys): a write on that host fails before the compare-and-set (BlobRefused), so the
+    fleet keeps its generation instead of moving while the host answers "nothing changed"."""
+    key_path = keygen(tmp_path / "publisher")[0]
+    careless = Host(tmp_path / "careless", redis_server.url)
+    strict = Host(tmp_path / "strict", redis_server.url)
+    strict.manifests.verify = signature_check((tmp_path / "publisher.pub",))
+    unsigned = careless.set_stage("tag", tagger("unsigned"))
+    signed = tagger("other")  # the write's own module is signed: only the fleet's one is refused
+    key = serialization.load_pem_private_key(key_path.read_bytes(), None)
+    strict.modules.put_signature(strict.modules.put(signed), encode_signature(sign(signed, key)))
+    with pytest.raises(BlobRefused, match="from the fleet store is refused.*no signature"):
+        strict.set_stage("other", signed)
+    assert strict.fleet.generation() == unsigned.generation and strict.local_generation() == 0
+    careless.fleet.close()
+    strict.fleet.close()
