@@ -316,3 +316,10 @@ def test_a_tampered_blob_is_repaired_by_deleting_its_key_and_a_host_with_the_goo
     assert first.fleet.blob(sha)[0] == wanted
     assert second.syncer.sync_once() == written.generation
     assert second.modules.get(sha) == wanted
+
+
+def test_the_reseed_grace_window_outlasts_every_live_hosts_way_back_to_the_fleet():
+    """Writes wait after a re-seed long enough for any live host's syncer to offer its copy:
+    its longest backoff after Redis answers again, a poll, and a heartbeat's lifetime."""
+    from mwhost.fleet import store, sync
+    assert store.RESEED_GRACE_S >= sync.BACKOFF_MAX_S + sync.POLL_S + sync.HEARTBEAT_TTL_S
