@@ -143,24 +143,20 @@ class FleetStore:
 
     def missing_blobs(self, shas: Iterable[str]) -> list[str]:
         """Which of ``shas`` the store has no blob for."""
-        shas = sorted(set(shas))
-        if not shas:
-            return []
-        pipe = self.client.pipeline(transaction=False)
-        for sha in shas:
-            pipe.exists(self.keys.blob(sha))
-        found = self.call("look up module blobs", pipe.execute)
-        return [sha for sha, there in zip(shas, found) if not there]
+        return self._missing(shas, self.keys.blob, "look up module blobs")
 
     def missing_signatures(self, shas: Iterable[str]) -> list[str]:
         """Which of ``shas`` the store has no signature for."""
+        return self._missing(shas, self.keys.signature, "look up module signatures")
+
+    def _missing(self, shas: Iterable[str], key, what: str) -> list[str]:
         shas = sorted(set(shas))
         if not shas:
             return []
         pipe = self.client.pipeline(transaction=False)
         for sha in shas:
-            pipe.exists(self.keys.signature(sha))
-        found = self.call("look up module signatures", pipe.execute)
+            pipe.exists(key(sha))
+        found = self.call(what, pipe.execute)
         return [sha for sha, there in zip(shas, found) if not there]
 
     def put_signature(self, sha256: str, signature: str) -> None:
