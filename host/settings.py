@@ -205,9 +205,9 @@ FLEET_NAME_ENV = "MWHOST_FLEET_NAME"
 
 
 def check_fleet_url(url: str) -> str | None:
-    """A complaint when ``url`` cannot be a fleet store's Redis URL (None when it can): the
-    shape first, then redis-py's own parser (its query options: ``?db=x`` is refused here, in
-    one line, not by a traceback at start). NOTE: redis-py is imported only for a set URL."""
+    """A complaint when ``url`` cannot be a fleet store's Redis URL (None when it can).
+    NOTE: parsed here without redis-py, which is imported only when a fleet is configured
+    (``mwhost serve`` then asks redis-py too: host/fleet/urls.py)."""
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme not in FLEET_SCHEMES:
         return "must start with redis:// or rediss:// (e.g. redis://127.0.0.1:6379/0)"
@@ -222,22 +222,6 @@ def check_fleet_url(url: str) -> str | None:
     db = parsed.path.lstrip("/")
     if db and not db.isdigit():
         return f"names database {db!r}; it must be a number (redis://HOST:PORT/0)"
-    return _redis_refusal(url)
-
-
-def _redis_refusal(url: str) -> str | None:
-    """What redis-py says about ``url`` when it builds a connection from it (none is opened)."""
-    import redis  # NOTE: lazily: only a host with a fleet URL loads redis-py
-
-    try:
-        pool = redis.ConnectionPool.from_url(url)
-        pool.make_connection()
-    except ValueError as err:
-        return f"is refused by redis-py: {err}"
-    except TypeError as err:  # an option redis-py does not know: "unexpected keyword argument 'x'"
-        option = str(err).rsplit(" ", 1)[-1]
-        return f"has an option redis-py does not know: {option}"
-    pool.disconnect()
     return None
 
 
