@@ -96,8 +96,14 @@ def _fleet_settings(args: argparse.Namespace, fleet):
     flag = getattr(args, "fleet_url", None)
     url, where = (flag, "--fleet-url") if flag else (os.environ.get(FLEET_URL_ENV), f"${FLEET_URL_ENV}")
     if not url:
+        url, where = fleet.url, "[fleet] url"
+    if not url:
         return fleet
     complaint = check_fleet_url(url)
+    if not complaint:
+        from .fleet.urls import redis_refusal  # NOTE: only a host joining a fleet loads redis-py
+
+        complaint = redis_refusal(url)
     if complaint:
         raise UsageError(f"{where} {complaint}")
     return dataclasses.replace(fleet, url=url)
@@ -209,7 +215,8 @@ def _list(args: argparse.Namespace) -> int:
     from .client import format_pipeline, format_versions
 
     client = _client(args)
-    print(format_versions(client.versions(args.name)) if args.name else format_pipeline(client.pipeline()))
+    print(format_versions(client.versions(args.name)) if args.name
+          else format_pipeline(client.pipeline(), client.fleet()))
     return 0
 
 

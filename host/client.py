@@ -47,6 +47,18 @@ class AdminClient:
     def versions(self, name: str) -> dict[str, Any]:
         return self._call("GET", f"/_admin/middlewares/{_segment(name)}/versions")
 
+    def fleet(self) -> dict[str, Any] | None:
+        """``GET /_admin/fleet``: None on a host without a fleet (404); ``{"error": ...}`` while
+        the fleet store does not answer (503), so ``mwhost list`` still prints the pipeline."""
+        try:
+            return self._call("GET", "/_admin/fleet")
+        except AdminCallFailed as err:
+            if err.status == 404:
+                return None
+            if err.status == 503:
+                return {"error": err.problem.get("detail") or str(err)}
+            raise
+
     def upload(self, name: str, wasm: bytes, *, signature: str | None = None,
                params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         headers = {"Content-Type": "application/wasm"}
@@ -118,17 +130,19 @@ def short(sha256: str | None) -> str:
     return sha256[:12] if sha256 else "-"
 
 
-def format_pipeline(pipeline: Mapping[str, Any]) -> str:
+def format_pipeline(pipeline: Mapping[str, Any], fleet: Mapping[str, Any] | None = None) -> str:
+    """``mwhost list``: the pipeline, its rollouts in progress and, on a fleet host, ``fleet``
+    (``GET /_admin/fleet``, asked separately: reading the pipeline never touches Redis)."""
     lines = [f"generation {pipeline['generation']} (last written by {pipeline.get('source') or '?'}; "
              f"pid {pipeline['pid']} serves generation {pipeline['served_generation']})"]
     if not pipeline["stages"]:
-        return "\n".join(lines + ["no stages: requests reach the app unchanged"])
+        return "\n".join(lines + ["no stages: requests reach the app unchanged"] + format_fleet(fleet))
     rows = [("POS", "STAGE", "VERSION", "ORIGIN", "ON_ERROR", "TIMEOUT", "MEMORY", "KEPT")]
     rows += [(str(s["position"]), s["name"], short(s["sha256"]), s["origin"], s["on_error"],
               f"{s['timeout_ms']} ms", f"{s['max_memory_mb']} MiB", str(s["kept_versions"]))
              for s in pipeline["stages"]]
     return "\n".join(lines + _table(rows) + format_running_rollouts(pipeline.get("rollouts") or [])
-                     + format_fleet(pipeline.get("fleet")))
+                     + format_fleet(fleet))
 
 
 def format_fleet(fleet: Mapping[str, Any] | None) -> list[str]:

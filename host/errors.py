@@ -27,6 +27,7 @@
         ├── AdminUnavailable       503 the admin API has no way to check tokens
         ├── DataDirUnavailable     503 the data dir cannot be written (disk full, read-only)
         └── FleetUnavailable       503 the fleet's Redis cannot be reached; nothing changed
+            └── FleetReseeding     503 the fleet store is being re-seeded (Redis restarted); nothing changed
 
 Admission (``host/pipeline/admission.py``) refuses a module with ``AdminBadRequest`` (checks
 ``binary``, ``compile``) or ``ModuleRejected`` (``abi``, ``init``, ``probe``), whoever brought
@@ -203,6 +204,11 @@ class FleetUnavailable(AdminError):
     changes nothing, here or anywhere; every host keeps serving its local copy."""
 
     status, title = 503, "Service Unavailable"
+
+
+class FleetReseeding(FleetUnavailable):
+    """The fleet store is empty, behind this host, or was re-seeded moments ago (a Redis
+    restarted): writes wait until every live host has offered its copy, so none is lost."""
 
 
 class BlobRefused(RegistryError):

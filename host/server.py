@@ -15,6 +15,7 @@ import sys
 from gunicorn.app.base import BaseApplication
 
 from .errors import HostError
+from .watch.drop import TRUSTED_KEYS_ENV
 from .metrics import METRICS, MULTIPROC_ENV, mark_process_dead
 from .pipeline.shadow import RUNNER as SHADOWS
 from .runtime import Runtime
@@ -110,6 +111,7 @@ def fleet_environment(settings: Settings) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key not in (FLEET_URL_ENV, FLEET_NAME_ENV)}
     if settings.fleet.enabled:  # NOTE: only then: the workers of a host without a fleet write locally
         env.update({FLEET_URL_ENV: settings.fleet.url, FLEET_NAME_ENV: settings.fleet.name})
+    env[TRUSTED_KEYS_ENV] = os.pathsep.join(str(path) for path in settings.admin.trusted_keys)
     return env
 
 

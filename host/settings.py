@@ -206,7 +206,8 @@ FLEET_NAME_ENV = "MWHOST_FLEET_NAME"
 
 def check_fleet_url(url: str) -> str | None:
     """A complaint when ``url`` cannot be a fleet store's Redis URL (None when it can).
-    NOTE: parsed here without redis-py, which is imported only when a fleet is configured."""
+    NOTE: parsed here without redis-py, which is imported only when a fleet is configured
+    (``mwhost serve`` then asks redis-py too: host/fleet/urls.py)."""
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme not in FLEET_SCHEMES:
         return "must start with redis:// or rediss:// (e.g. redis://127.0.0.1:6379/0)"

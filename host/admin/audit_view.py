@@ -1,14 +1,16 @@
 """``GET /_admin/audit?limit=N``: the latest admin and drop-folder writes, newest first.
 
 Reads the audit log (host/registry/audit.py) from its end; ``limit`` is checked so one call
-never reads more than ``MAX_AUDIT_LIMIT`` records.
+never reads more than ``MAX_AUDIT_LIMIT`` records. A fleet host reads the fleet's audit stream
+(every host's writes; ``"source": "fleet"``), and its own file while Redis does not answer
+(``"source": "local"`` with ``fleet_error`` saying why); a host without a fleet its own file.
 """
 
 from __future__ import annotations
 
 import falcon
 
-from ..errors import AdminBadRequest
+from ..errors import AdminBadRequest, FleetUnavailable
 from .audit import DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT
 from .resources import Admin, authorize
 
@@ -42,4 +44,13 @@ class AuditResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         limit = parse_limit(req.params)
-        resp.media = {"limit": limit, "entries": self.admin.audit.latest(limit)}
+        fleet = self.admin.service.live.fleet
+        fallback = {}
+        if fleet is not None:
+            try:
+                entries = fleet.audit_records(limit)[::-1]  # NOTE: the stream reads oldest first
+                resp.media = {"limit": limit, "source": "fleet", "entries": entries}
+                return
+            except FleetUnavailable as err:
+                fallback = {"fleet_error": f"{err.detail}: this host's own records only"}
+        resp.media = {"limit": limit, "source": "local", **fallback, "entries": self.admin.audit.latest(limit)}

@@ -14,9 +14,8 @@ import threading
 from typing import Any, Callable, Mapping
 
 from ..errors import (
-    AdminConflict, AdminError, DataDirUnavailable, FleetUnavailable, HostError, ModuleRejected, RegistryError,
+    AdminConflict, AdminError, BlobRefused, DataDirUnavailable, HostError, ModuleRejected, RegistryError,
 )
-from ..fleet.status import fleet_status
 from ..metrics import METRICS
 from ..pipeline import Admitted, admit
 from ..registry import Manifest, ManifestError, StageEntry
@@ -80,7 +79,6 @@ class AdminService:
                        for i, entry in enumerate(manifest.stages)],
             "rollouts": [rollout_summary(entry.name, rollout) for entry in manifest.stages
                          if (rollout := manifest.active_rollout(entry.name)) is not None],
-            **self._fleet(),
         }
 
     def _abi(self, entry: StageEntry) -> str | None:
@@ -99,15 +97,6 @@ class AdminService:
                 return None  # NOTE: not remembered: the module may arrive later (a fleet's blob)
             _remember_abi(entry.sha256, abi)
         return abi
-
-    def _fleet(self) -> dict[str, Any]:
-        """A fleet host's pipeline also says how the fleet's hosts drift (``mwhost list``)."""
-        if self.live.fleet is None:
-            return {}
-        try:
-            return {"fleet": fleet_status(self.live.fleet)}
-        except FleetUnavailable as err:
-            return {"fleet": {"error": err.detail}}
 
     def versions(self, name: str) -> dict[str, Any]:
         check_name(name)
@@ -255,6 +244,8 @@ class AdminService:
             return self.manifest(), False
         except ManifestError as err:
             raise AdminError(f"the manifest is unreadable, so nothing can change until it is fixed: {err}") from err
+        except BlobRefused as err:  # NOTE: a fleet host: a module it refuses (signature, sha256)
+            raise AdminConflict(f"{err}; nothing changed, here or in the fleet") from err
         except RegistryError as err:
             raise DataDirUnavailable(str(err)) from err
 

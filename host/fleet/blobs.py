@@ -35,13 +35,33 @@ def referenced(manifest: Manifest) -> set[str]:
 
 def push_missing(fleet: FleetStore, modules: ModuleStore, manifest: Manifest) -> None:
     """Put every module ``manifest`` names that the fleet lacks, from the local store (with
-    its signature); before the manifest itself, so no host ever reads a name without bytes."""
-    for sha in fleet.missing_blobs(referenced(manifest)):
+    its signature), and every signature the fleet lacks for a blob it has (a module written
+    unsigned first); before the manifest itself, so no host ever reads a name without bytes."""
+    names = referenced(manifest)
+    missing = set(fleet.missing_blobs(names))
+    for sha in sorted(missing):
         try:
             wasm = modules.get(sha)
         except HostError:
             continue  # a kept version this host never had: another host pushed it, or it is gone
         fleet.put_blob(sha, wasm, modules.signature(sha))
+    signed = {sha: modules.signature(sha) for sha in names - missing}
+    for sha in fleet.missing_signatures(sha for sha, signature in signed.items() if signature):
+        fleet.put_signature(sha, signed[sha])
+
+
+def check_signatures(modules: ModuleStore, manifest: Manifest, verify: Verify | None,
+                     shas: Iterable[str]) -> None:
+    """Before a fleet write: the modules ``manifest`` requires among ``shas`` (the new ones)
+    pass ``verify`` with their local signatures (``BlobRefused`` otherwise), so no host writes
+    a module to the fleet that the hosts with trusted keys would refuse for good."""
+    if verify is None:
+        return
+    for sha in sorted(required(manifest) & set(shas)):
+        try:
+            verify(sha, modules.signature(sha))
+        except HostError as err:
+            raise BlobRefused(f"module {sha[:12]} is not written to the fleet: {err}") from err
 
 
 def fetch_missing(fleet: FleetStore, modules: ModuleStore, manifest: Manifest, verify: Verify | None,

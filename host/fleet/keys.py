@@ -45,10 +45,17 @@ class FleetKeys:
         """string: a module's detached publisher signature (base64), when it had one"""
         return f"{self.base}:sig:{sha256}"
 
-    def host(self, host_id: str) -> str:
-        """string with expiry: a host's heartbeat (JSON)"""
-        return f"{self.base}:hosts:{host_id}"
+    @property
+    def hosts(self) -> str:
+        """hash: host id -> its heartbeat (JSON, with ``expires_at``; stale fields are pruned)"""
+        return f"{self.base}:hosts"
 
     @property
-    def hosts_pattern(self) -> str:
-        return f"{self.base}:hosts:*"
+    def counts(self) -> str:
+        """hash: host id -> its rollout tallies per active step (JSON, with ``at``)"""
+        return f"{self.base}:counts"
+
+    @property
+    def reseeded(self) -> str:
+        """string with expiry: set by a re-seed; while it lives other writes answer 503"""
+        return f"{self.base}:reseeded"

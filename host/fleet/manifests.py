@@ -4,7 +4,9 @@
 the modules the new manifest names into Redis, then compare-and-sets the fleet's manifest on
 its generation (publishing the change), and only then mirrors it into the local data dir,
 where this host's workers pick it up as before. Redis down: ``FleetUnavailable`` and nothing
-changes, here or anywhere. Another host wrote first: the change is computed again on the
+changes, here or anywhere. The fleet empty, behind this host, or re-seeded less than
+RESEED_GRACE_S ago (a Redis restarted): ``FleetReseeding`` (503) and nothing changes, so a
+host that is behind never writes over a generation another host holds. Another host wrote first: the change is computed again on the
 new manifest, up to CAS_ATTEMPTS times, else 409. Reads (``read``, ``read_good``) never
 touch Redis: workers and the request path only ever see the local copy.
 """
@@ -17,10 +19,11 @@ import pathlib
 import time
 from typing import Callable
 
-from ..errors import AdminConflict
+from ..errors import AdminConflict, FleetReseeding
 from ..registry import Manifest, ManifestStore, ModuleStore
-from .blobs import Verify, fetch_kept, fetch_missing, push_missing
-from .store import WRITTEN, FleetStore
+from .blobs import Verify, check_signatures, fetch_kept, fetch_missing, push_missing, required
+from .store import RESEED_GRACE_S as RESEED_WAIT_S
+from .store import RESEEDING, WRITTEN, FleetStore
 
 logger = logging.getLogger("mwhost.fleet")
 
@@ -43,18 +46,24 @@ class FleetManifestStore(ManifestStore):
             for attempt in range(1, CAS_ATTEMPTS + 1):
                 remote = self.fleet.manifest()
                 local = self.read_good()
-                base = _newest(remote, local)
-                changed = change(base)
-                if remote is not None and base is remote and same_content(changed, remote):
+                self._check_not_reseeding(remote, local)
+                changed = change(remote or Manifest())
+                if remote is not None and same_content(changed, remote):
                     self._mirror_unlocked(remote)  # NOTE: nothing to write (a host re-seeding the same config)
                     return remote
                 expected = remote.generation if remote is not None else 0
                 generation = max(expected, self._newest_generation()) + 1
                 updated = dataclasses.replace(changed, generation=generation, source=source, written_at=time.time())
+                check_signatures(self.modules, updated, self.verify,
+                                 required(updated) - (required(remote) if remote is not None else set()))
                 push_missing(self.fleet, self.modules, updated)
+                # NOTE: before the compare-and-set: a module this host refuses (its signature)
+                # fails the write here, with nothing changed anywhere, never after the fleet moved
+                fetch_missing(self.fleet, self.modules, updated, self.verify)
                 moved = self.fleet.compare_and_set(expected, updated)
+                if moved == RESEEDING:
+                    raise _reseeding("it was re-seeded moments ago")
                 if moved == WRITTEN:
-                    fetch_missing(self.fleet, self.modules, updated, self.verify)
                     self._write(updated)
                     logger.info("fleet generation %d written (%s)", generation, source,
                                 extra={"generation": generation})
@@ -86,12 +95,21 @@ class FleetManifestStore(ManifestStore):
             self._write(manifest)
 
 
-def _newest(remote: Manifest | None, local: Manifest | None) -> Manifest:
-    """What a write starts from: the fleet's manifest unless this host has a newer one (a
-    Redis restarted empty or behind), so generations never go backwards."""
-    if remote is not None and (local is None or remote.generation >= local.generation):
-        return remote
-    return local or Manifest()
+    def _check_not_reseeding(self, remote: Manifest | None, local: Manifest | None) -> None:
+        """``FleetReseeding`` while the fleet's store is empty or behind this host's copy (a
+        Redis restarted: the syncers re-seed it, the highest copy wins) or was just re-seeded."""
+        local_generation = max(local.generation if local is not None else 0, self._newest_generation())
+        if remote is None and local_generation > 0:
+            raise _reseeding("it is empty while this host has generation "
+                             f"{local_generation} (Redis restarted without its data?)")
+        if remote is not None and remote.generation < local_generation:
+            raise _reseeding(f"it holds generation {remote.generation}, behind this host's {local_generation}")
+        # NOTE: a re-seed moments ago is refused by the compare-and-set itself (RESEEDING)
+
+
+def _reseeding(why: str) -> FleetReseeding:
+    return FleetReseeding(f"the fleet is being re-seeded: {why}; writes wait up to {RESEED_WAIT_S:.0f} s "
+                          "until every host has offered its copy, so none is lost; nothing changed, try again")
 
 
 _VOLATILE = ("generation", "source", "written_at")

@@ -1,7 +1,8 @@
 """Rollouts decided once for the fleet: one decider (a Redis lock with expiry), every host's counts.
 
 Each host's decider (the worker holding the host's flock, host/watch/decider.py) hands its
-host's summed tallies of every active step to ``counts:<host-id>`` every round, then bids
+host's summed tallies of every active step to its field of the fleet's ``counts`` hash every
+round (one hash per fleet: reading it never scans the database), then bids
 for the fleet's ``decider`` key (SET NX PX DECIDER_TTL_S, renewed every round by its holder).
 The holder merges its own host's counts with every other host's and judges; the others only
 hand on counts. When the decider's host dies its key expires and another host takes it.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any, Mapping
 
 from .store import FleetStore
@@ -31,18 +33,11 @@ class FleetRollouts:
         self.host = host
         self.deciding = False
 
-    def _counts_key(self, host: str) -> str:
-        return f"{self.fleet.keys.base}:counts:{host}"
-
     def push(self, tallies: Mapping[str, Mapping[str, Any]]) -> None:
         """This host's tallies per step key (only the active steps: older ones are dropped)."""
-        key = self._counts_key(self.host)
-        pipe = self.fleet.client.pipeline(transaction=True)
-        pipe.delete(key)
-        if tallies:
-            pipe.hset(key, mapping={step: json.dumps(counts) for step, counts in tallies.items()})
-            pipe.pexpire(key, int(COUNTS_TTL_S * 1000))
-        self.fleet.call("hand on the rollout counts", pipe.execute)
+        value = json.dumps({"at": time.time(), "tallies": dict(tallies)}, sort_keys=True)
+        self.fleet.call("hand on the rollout counts", self.fleet.client.hset, self.fleet.keys.counts, self.host,
+                        value)
 
     def hold(self) -> bool:
         """Take or renew the fleet's decider lock; whether this host decides now."""
@@ -54,15 +49,7 @@ class FleetRollouts:
         return held
 
     def others(self, key: str) -> list[Mapping[str, Any]]:
-        """Every other host's tallies of step ``key``."""
-        mine = self._counts_key(self.host)
-        names = [name for name in self.fleet.call(
-            "list the rollout counts", lambda: list(self.fleet.client.scan_iter(self._counts_key("*"))))
-            if name.decode() != mine]
-        if not names:
-            return []
-        pipe = self.fleet.client.pipeline(transaction=False)
-        for name in names:
-            pipe.hget(name, key)
-        found = self.fleet.call("read the rollout counts", pipe.execute)
-        return [json.loads(value) for value in found if value is not None]
+        """Every other host's tallies of step ``key`` (hosts silent for COUNTS_TTL_S are pruned)."""
+        found = self.fleet.live_fields(self.fleet.keys.counts, "at", COUNTS_TTL_S)
+        return [value["tallies"][key] for host, value in found
+                if host != self.host and isinstance(value.get("tallies"), dict) and key in value["tallies"]]

@@ -25,22 +25,49 @@ from .keys import FleetKeys
 CONNECT_TIMEOUT_S = 1.0
 CALL_TIMEOUT_S = 2.0
 
+#: a re-seed (a Redis restarted empty or behind) holds every other write off this long: long
+#: enough for every live host's syncer to offer its copy (sync.py: BACKOFF_MAX_S after Redis
+#: answers again + POLL_S + HEARTBEAT_TTL_S), so the highest copy wins before anyone writes
+RESEED_GRACE_S = 11.0
+
 #: compare-and-set of the manifest on its generation, and the change published, atomically.
-#: ARGV: expected generation (or "seed": only over a lower one), new generation, body.
-#: Returns -1 when written, else the generation Redis holds.
+#: KEYS: manifest hash, changes channel, re-seed marker. ARGV: expected generation (or "seed":
+#: only over a lower one), new generation, body, checksum, grace ms, "force" (a realign: passes
+#: the re-seed marker). Returns -1 when written, -2 while a re-seed holds writes off, else the
+#: generation Redis holds.
 _SET_MANIFEST = """
 local current = tonumber(redis.call('HGET', KEYS[1], 'generation') or '0')
 if ARGV[1] == 'seed' then
   if current >= tonumber(ARGV[2]) then return current end
-elseif current ~= tonumber(ARGV[1]) then
-  return current
+  redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[5])
+else
+  if current ~= tonumber(ARGV[1]) then return current end
+  if ARGV[6] ~= 'force' and redis.call('EXISTS', KEYS[3]) == 1 then return -2 end
 end
-redis.call('HSET', KEYS[1], 'generation', ARGV[2], 'body', ARGV[3])
+redis.call('HSET', KEYS[1], 'generation', ARGV[2], 'body', ARGV[3], 'checksum', ARGV[4])
 redis.call('PUBLISH', KEYS[2], ARGV[2])
 return -1
 """
 
+#: delete the hash fields named in ARGV (field, value pairs) that still hold that value: stale
+#: heartbeats and counts pruned without racing a host that beats meanwhile
+_PRUNE = """
+local pruned = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    pruned = pruned + redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+end
+return pruned
+"""
+
 WRITTEN = -1
+RESEEDING = -2
+
+
+def manifest_checksum(manifest: Manifest) -> str:
+    """What tells two manifests of one generation apart: the sha256 of their bytes."""
+    return hashlib.sha256(manifest.to_bytes()).hexdigest()
 
 
 class FleetStore:
@@ -53,6 +80,8 @@ class FleetStore:
             settings.url, socket_connect_timeout=CONNECT_TIMEOUT_S, socket_timeout=CALL_TIMEOUT_S,
             retry=Retry(NoBackoff(), 0), health_check_interval=0)
         self._set_manifest = self.client.register_script(_SET_MANIFEST)
+        self._prune = self.client.register_script(_PRUNE)
+        self.reseed_grace_s = RESEED_GRACE_S
 
     @property
     def where(self) -> str:
@@ -78,32 +107,62 @@ class FleetStore:
         body = self.call("read the manifest", self.client.hget, self.keys.manifest, "body")
         return None if body is None else Manifest.from_bytes(body)
 
-    def compare_and_set(self, expected: int, manifest: Manifest) -> int:
-        """Write ``manifest`` if the fleet is still at generation ``expected``; WRITTEN, or the
-        generation the fleet moved to meanwhile."""
-        return int(self.call("write the manifest", self._set_manifest,
-                             keys=[self.keys.manifest, self.keys.changes],
-                             args=[str(expected), str(manifest.generation), manifest.to_bytes()]))
+    def state(self) -> tuple[int, str]:
+        """The fleet's generation and its manifest's checksum (0 and "" when the store is empty)."""
+        generation, checksum = self.call("read the generation", self.client.hmget, self.keys.manifest,
+                                         "generation", "checksum")
+        if generation is not None and checksum is None:  # NOTE: a store written before the field
+            manifest = self.manifest()
+            return (manifest.generation, manifest_checksum(manifest)) if manifest else (0, "")
+        return int(generation or 0), (checksum or b"").decode()
+
+    def reseeding(self) -> bool:
+        """Whether a re-seed holds writes off (``RESEED_GRACE_S`` after it)."""
+        return bool(self.call("read the re-seed marker", self.client.exists, self.keys.reseeded))
+
+    def compare_and_set(self, expected: int, manifest: Manifest, force: bool = False) -> int:
+        """Write ``manifest`` if the fleet is still at generation ``expected``; WRITTEN, RESEEDING
+        (a re-seed holds writes off; ``force``: a realign, which takes the fleet's own content,
+        passes), or the generation the fleet moved to meanwhile."""
+        return self._write_manifest("write the manifest", str(expected), manifest, force)
 
     def seed(self, manifest: Manifest) -> int:
         """Write ``manifest`` only over an empty store or a lower generation (a restarted,
-        empty Redis is re-seeded; the highest generation wins); WRITTEN or the fleet's one."""
-        return int(self.call("seed the manifest", self._set_manifest,
-                             keys=[self.keys.manifest, self.keys.changes],
-                             args=["seed", str(manifest.generation), manifest.to_bytes()]))
+        empty Redis is re-seeded; the highest generation wins), holding other writes off for
+        ``reseed_grace_s``; WRITTEN or the fleet's generation."""
+        return self._write_manifest("seed the manifest", "seed", manifest)
+
+    def _write_manifest(self, what: str, expected: str, manifest: Manifest, force: bool = False) -> int:
+        body = manifest.to_bytes()
+        return int(self.call(what, self._set_manifest,
+                             keys=[self.keys.manifest, self.keys.changes, self.keys.reseeded],
+                             args=[expected, str(manifest.generation), body, hashlib.sha256(body).hexdigest(),
+                                   str(max(1, int(self.reseed_grace_s * 1000))), "force" if force else ""]))
 
     # ---- module blobs -------------------------------------------------------------------
 
     def missing_blobs(self, shas: Iterable[str]) -> list[str]:
         """Which of ``shas`` the store has no blob for."""
+        return self._missing(shas, self.keys.blob, "look up module blobs")
+
+    def missing_signatures(self, shas: Iterable[str]) -> list[str]:
+        """Which of ``shas`` the store has no signature for."""
+        return self._missing(shas, self.keys.signature, "look up module signatures")
+
+    def _missing(self, shas: Iterable[str], key, what: str) -> list[str]:
         shas = sorted(set(shas))
         if not shas:
             return []
         pipe = self.client.pipeline(transaction=False)
         for sha in shas:
-            pipe.exists(self.keys.blob(sha))
-        found = self.call("look up module blobs", pipe.execute)
+            pipe.exists(key(sha))
+        found = self.call(what, pipe.execute)
         return [sha for sha, there in zip(shas, found) if not there]
+
+    def put_signature(self, sha256: str, signature: str) -> None:
+        """Store a module's signature (set once, like its blob)."""
+        self.call(f"store the signature of {sha256[:12]}", self.client.set, self.keys.signature(sha256), signature,
+                  nx=True)
 
     def put_blob(self, sha256: str, wasm: bytes, signature: str | None = None) -> None:
         """Store a module's bytes (set once: a blob is never overwritten) and its signature."""
@@ -131,16 +190,34 @@ class FleetStore:
     # ---- hosts --------------------------------------------------------------------------
 
     def heartbeat(self, host_id: str, beat: dict[str, Any], ttl_s: float) -> None:
-        self.call("write the heartbeat", self.client.set, self.keys.host(host_id),
-                  json.dumps({**beat, "at": time.time()}, sort_keys=True), px=int(ttl_s * 1000))
+        """This host's field of the fleet's ``hosts`` hash, live until ``expires_at``."""
+        now = time.time()
+        self.call("write the heartbeat", self.client.hset, self.keys.hosts, host_id,
+                  json.dumps({**beat, "at": now, "expires_at": now + ttl_s}, sort_keys=True))
 
     def hosts(self) -> list[dict[str, Any]]:
-        """Every host whose heartbeat has not expired, by host id."""
-        names = sorted(self.call("list the hosts", lambda: list(self.client.scan_iter(self.keys.hosts_pattern))))
-        if not names:
-            return []
-        beats = self.call("read the hosts", self.client.mget, names)
-        return [json.loads(beat) for beat in beats if beat is not None]
+        """Every host whose heartbeat has not expired, by host id (expired ones are pruned).
+        PERF: one HGETALL of this fleet's hash, never a scan of the whole database."""
+        return [beat for _, beat in self.live_fields(self.keys.hosts, "expires_at")]
+
+    def live_fields(self, key: str, expiry: str, ttl_s: float = 0.0) -> list[tuple[str, dict[str, Any]]]:
+        """(field, value) of hash ``key`` whose JSON value has not expired: ``value[expiry]``
+        (plus ``ttl_s``) still ahead; the others are deleted (only if unchanged meanwhile)."""
+        fields = self.call("read " + key.rsplit(":", 1)[-1], self.client.hgetall, key)
+        now, live, stale = time.time(), [], []
+        for name, raw in sorted(fields.items()):
+            try:
+                value = json.loads(raw)
+                fresh = float(value[expiry]) + ttl_s > now
+            except (ValueError, KeyError, TypeError):
+                fresh, value = False, None
+            if fresh:
+                live.append((name.decode(), value))
+            else:
+                stale += [name, raw]
+        if stale:
+            self.call("prune " + key.rsplit(":", 1)[-1], self._prune, keys=[key], args=stale)
+        return live
 
     # ---- the rollout decider's lock -----------------------------------------------------
 

@@ -11,7 +11,13 @@ the kernel drops a dead process's lock). The syncer:
   refused, logged, and the generation not mirrored), then writes the local manifest; every
   worker's manifest watcher swaps to it as for a local write;
 - when the fleet has no manifest or a lower generation (Redis restarted without
-  persistence), re-seeds it from the local copy, only over a lower one: the highest wins;
+  persistence), re-seeds it from the local copy, only over a lower one: the highest wins
+  (writes wait RESEED_GRACE_S after a re-seed, store.py, so every live host offers its copy);
+- when the fleet has the same generation with other content (hosts that diverged), takes the
+  fleet's copy: it is written again one generation up (a realign, compare-and-set), so every
+  worker of every host swaps to it; generation numbers alone never count as "in sync";
+- every REPAIR_S puts back the blobs of its manifest the fleet lacks (a tampered blob's key
+  deleted by an operator is pushed again by any host with the good bytes);
 - writes the host's heartbeat (``hosts:<id>``, expiring after HEARTBEAT_TTL_S): the
   generation each worker serves;
 - on any Redis failure keeps the host serving its local copy and reconnects with backoff.
@@ -20,6 +26,7 @@ the kernel drops a dead process's lock). The syncer:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import logging
@@ -33,9 +40,9 @@ from typing import Callable
 from ..errors import BlobRefused, FleetUnavailable, HostError
 from ..registry import Manifest, ManifestError
 from ..registry.files import pid_alive
-from .blobs import push_missing
+from .blobs import fetch_missing, push_missing
 from .manifests import FleetManifestStore
-from .store import WRITTEN
+from .store import WRITTEN, manifest_checksum
 
 logger = logging.getLogger("mwhost.fleet")
 
@@ -43,6 +50,9 @@ logger = logging.getLogger("mwhost.fleet")
 POLL_S = 1.0
 #: how often each worker reports the generation it serves, and the syncer beats
 BEAT_S = 1.0
+#: how often the syncer puts back the blobs (and signatures) of its manifest that the fleet
+#: lacks: an operator repairs a tampered blob by deleting its key (docs/fleet.md)
+REPAIR_S = 5.0
 #: a heartbeat older than this is gone: its host is down (GET /_admin/fleet leaves it out)
 HEARTBEAT_TTL_S = 5.0
 #: a worker's report older than this is left out of its host's heartbeat
@@ -88,7 +98,8 @@ class FleetSyncer:
             lock = lock or self._try_lock()
             if lock is not None:
                 logger.info("pid %d is the fleet syncer of host %s", os.getpid(), self.host)
-                self._sync_loop()
+                with lock:  # NOTE: the role ends (the flock is dropped) only when the syncer stops
+                    self._sync_loop()
                 return
             self.stop.wait(LOCK_RETRY_S)
 
@@ -97,7 +108,7 @@ class FleetSyncer:
     def _sync_loop(self) -> None:
         backoff = BACKOFF_MIN_S
         subscription = None
-        next_beat = 0.0
+        next_beat = next_repair = 0.0
         while not self.stop.is_set():
             try:
                 if subscription is None:
@@ -107,6 +118,9 @@ class FleetSyncer:
                     self.report()
                     self.beat()
                     next_beat = time.monotonic() + BEAT_S
+                if time.monotonic() >= next_repair:
+                    self.repair()
+                    next_repair = time.monotonic() + REPAIR_S
                 self._reconnected()
                 backoff = BACKOFF_MIN_S
                 # NOTE: wakes at once on a change message, else after the poll period
@@ -142,6 +156,8 @@ class FleetSyncer:
                 self.reseed(local, remote.generation if remote is not None else 0)
             return local_generation
         if remote.generation == local_generation:
+            if local is not None and manifest_checksum(remote) != manifest_checksum(local):
+                return self.realign(remote)
             return local_generation
         try:
             if self.manifests.mirror_fleet(remote):
@@ -151,6 +167,32 @@ class FleetSyncer:
             self._refuse(remote.generation, str(err))
             return local_generation
         return remote.generation
+
+    def realign(self, remote: Manifest) -> int:
+        """This host holds the fleet's generation with other content: the fleet's copy wins,
+        written again one generation up (its modules checked first) so every worker swaps."""
+        try:
+            fetch_missing(self.fleet, self.manifests.modules, remote, self.manifests.verify)
+        except BlobRefused as err:
+            self._refuse(remote.generation, str(err))
+            return remote.generation
+        generation = max(remote.generation, self.manifests.newest_generation()) + 1
+        realigned = dataclasses.replace(remote, generation=generation, source="fleet-realign", written_at=time.time())
+        if self.fleet.compare_and_set(remote.generation, realigned, force=True) != WRITTEN:
+            return remote.generation  # NOTE: the fleet moved meanwhile: the next round mirrors it
+        logger.warning("this host's generation %d differed from the fleet's: the fleet's copy is written "
+                       "again as generation %d and mirrored", remote.generation, generation,
+                       extra={"generation": generation})
+        self.manifests.mirror_fleet(realigned)
+        return generation
+
+    def repair(self) -> None:
+        """Put back the modules this host's manifest names that the fleet lacks (SET NX, from
+        the local store, each checked against its sha256 when read): a deleted tampered blob
+        comes back from any host with the good bytes, and the hosts that refused it mirror."""
+        local = self.manifests.read_good()
+        if local is not None:
+            push_missing(self.fleet, self.manifests.modules, local)
 
     def reseed(self, local: Manifest, fleet_generation: int) -> None:
         """Put this host's newer manifest (and its modules) into the fleet, over a lower one only."""
@@ -199,6 +241,7 @@ class FleetSyncer:
             "min_generation": generations[0] if generations else 0,
             "max_generation": generations[-1] if generations else 0,
             "local_generation": local.generation if local is not None else 0,
+            "checksum": manifest_checksum(local) if local is not None else "",
         }, HEARTBEAT_TTL_S)
 
     def workers(self) -> dict[int, int]:

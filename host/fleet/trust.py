@@ -15,11 +15,15 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from typing import TYPE_CHECKING
+
 from ..errors import BlobRefused, ConfigError
-from .blobs import Verify
+
+if TYPE_CHECKING:  # NOTE: blobs imports redis: the drop folder checks signatures without a fleet
+    from .blobs import Verify
 
 
-def signature_check(paths: tuple[pathlib.Path, ...]) -> Verify | None:
+def signature_check(paths: tuple[pathlib.Path, ...]) -> "Verify | None":
     """``verify(sha256, signature)`` for these trusted keys; None when there are none."""
     if not paths:
         return None

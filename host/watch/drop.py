@@ -41,6 +41,8 @@ FLEET_RETRY_S = 2.0
 #: a file modified this recently that does not parse is taken as still being written
 RECENT_S = 2.0
 WHO = "drop-folder"
+#: the host's ``[admin] trusted_keys`` handed to the drop process (paths joined by os.pathsep)
+TRUSTED_KEYS_ENV = "MWHOST_DROP_TRUSTED_KEYS"
 
 DROP_KEYS: dict[str, Key] = {
     **{name: key for name, key in STAGE_KEYS.items() if name not in ("name", "module")},
@@ -57,8 +59,11 @@ class DropFolder:
     """Applies the drop folder's files to the manifest."""
 
     def __init__(self, folder: pathlib.Path, store: ModuleStore, cache: CompileCache,
-                 manifests: ManifestStore, audit: AuditLog | None = None) -> None:
+                 manifests: ManifestStore, audit: AuditLog | None = None,
+                 trusted_keys: tuple[pathlib.Path, ...] = ()) -> None:
         self.folder = folder
+        #: with trusted keys a file needs a valid NAME.wasm.sig beside it (checked before any write)
+        self.trusted_keys = trusted_keys
         self.store = store
         self.cache = cache
         self.manifests = manifests
@@ -212,7 +217,10 @@ class DropFolder:
         if current.stage(name) == entry and position is None:
             self.applied.record(name, files)
             return False
+        signature = self._signature(name, admitted.sha256)
         self.store.put(wasm, admitted.sha256)
+        if signature:
+            self.store.put_signature(admitted.sha256, signature)
         _keep(self.cache, admitted.module)
         # NOTE: a new version of a stage under rollout ends the rollout in the same write (docs/rollouts.md)
         ended = f"ended by the drop folder's {wasm_path.name} ({entry.sha256[:12]})"
@@ -223,6 +231,24 @@ class DropFolder:
         self.audit.record(WHO, f"drop {wasm_path.name}", name, "ok", 200, sha256=entry.sha256,
                           generation=manifest.generation, probes=admitted.probes)
         return True
+
+    def _signature(self, name: str, sha256: str) -> str | None:
+        """``NAME.wasm.sig`` (base64), checked against the trusted keys when there are any."""
+        path = self.folder / f"{name}.wasm.sig"
+        try:
+            signature = path.read_text(encoding="ascii").strip() or None
+        except FileNotFoundError:
+            signature = None
+        except (OSError, UnicodeDecodeError) as err:
+            raise DropRejected(f"{path.name}: cannot read it: {err}") from err
+        if self.trusted_keys:
+            from ..fleet.trust import signature_check  # NOTE: lazily: only hosts with trusted keys
+            try:
+                signature_check(self.trusted_keys)(sha256, signature)
+            except HostError as err:
+                raise DropRejected(f"{err} (a host with [admin] trusted_keys needs {name}.wasm.sig beside "
+                                   f"{name}.wasm: mwhost sign {name}.wasm --key publisher.key)") from err
+        return signature
 
     def _toml_text(self, name: str) -> str | None:
         path = self.folder / f"{name}.toml"

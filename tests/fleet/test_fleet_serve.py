@@ -70,7 +70,8 @@ def test_concurrent_uploads_to_two_hosts_end_in_one_consistent_generation(fleet)
 def test_redis_outage_hosts_keep_serving_writes_answer_503_and_an_empty_redis_is_reseeded(tmp_path, redis_server):
     """Redis stopped: every host keeps serving, an upload answers 503 problem+json (fleet store
     unavailable) and changes nothing, a host restarted meanwhile serves its last pipeline;
-    Redis back empty: the fleet is re-seeded with the newest generation and converges again."""
+    Redis back empty: the fleet is re-seeded with the newest generation, writes answer 503 (being
+    re-seeded) for the grace window, then land and every host converges again."""
     with contextlib.ExitStack() as stack:
         hosts = [stack.enter_context(fleet_host(tmp_path / f"host{i}", redis_server.url)) for i in range(HOSTS)]
         status, body = upload(hosts[0], "tag", tagger("before"))
@@ -103,6 +104,10 @@ def test_redis_outage_hosts_keep_serving_writes_answer_503_and_an_empty_redis_is
         client = redis_server.client()
         wait_for(lambda: int(client.hget("mwhost:default:manifest", "generation") or 0) == 2, 15,
                  "the fleet re-seeded with generation 2")
+        status, body = upload(hosts[2], "tag", tagger("too soon"))  # within the re-seed grace window
+        assert status == 503 and "the fleet is being re-seeded" in body["detail"], body
+        assert int(client.hget("mwhost:default:manifest", "generation")) == 2
+        wait_for(lambda: not client.exists("mwhost:default:reseeded"), 20, "the re-seed grace window to end")
         client.close()
         status, body = upload(hosts[2], "tag", tagger("after"))
         assert status == 201, body

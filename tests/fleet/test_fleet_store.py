@@ -14,13 +14,16 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from mwhost.admin.signatures import encode_signature, keygen, sign
-from mwhost.errors import FleetUnavailable
+from mwhost.errors import FleetReseeding, FleetUnavailable
 from mwhost.fleet.manifests import FleetManifestStore
-from mwhost.fleet.store import FleetStore
+from mwhost.fleet.rollouts import FleetRollouts
+from mwhost.fleet.status import fleet_status
+from mwhost.fleet.store import FleetStore, manifest_checksum
 from mwhost.fleet.sync import FleetSyncer
 from mwhost.fleet.trust import signature_check
-from mwhost.registry import AuditLog, Manifest, ModuleStore, StageEntry
+from mwhost.registry import AuditLog, Manifest, ManifestStore, ModuleStore, StageEntry
 from mwhost.settings import FleetSettings
+from tests.fleet.hosts import wait_for
 from tests.wat import const_guest
 
 
@@ -148,6 +151,56 @@ def test_redis_restarted_empty_is_reseeded_with_the_highest_generation(hosts, re
     assert second.modules.has(newest.stages[0].sha256)
 
 
+def test_after_redis_restarts_empty_a_behind_host_cannot_write_until_the_fleet_is_reseeded(hosts, redis_server):
+    """With Redis restarted empty, a write on a host that is behind answers 503 (the fleet is
+    being re-seeded) and changes nothing, also during the grace window after the highest host
+    re-seeds; afterwards it mirrors the highest copy and its write lands above it, so the
+    highest host's acknowledged write is never lost nor a generation reused with other content."""
+    first, second = hosts
+    for host in hosts:
+        host.fleet.reseed_grace_s = 0.5
+    first.set_stage("tag", tagger("one"))
+    second.syncer.sync_once()
+    acknowledged = first.set_stage("tag", tagger("two"))  # second is one generation behind
+    redis_server.stop()
+    redis_server.start()
+    with pytest.raises(FleetReseeding) as raised:
+        second.set_stage("other", tagger("behind"))
+    assert raised.value.status == 503 and "the fleet is being re-seeded" in raised.value.detail
+    assert first.fleet.manifest() is None and second.local_generation() == acknowledged.generation - 1
+    first.syncer.sync_once()  # the highest host re-seeds
+    with pytest.raises(FleetReseeding):
+        second.set_stage("other", tagger("behind"))
+    assert first.fleet.generation() == acknowledged.generation
+    wait_for(lambda: not first.fleet.reseeding(), 5, "the re-seed grace window to end")
+    assert second.syncer.sync_once() == acknowledged.generation
+    written = second.set_stage("other", tagger("behind"))
+    assert written.generation == acknowledged.generation + 1
+    assert {e.name for e in written.stages} == {"tag", "other"}
+    assert written.stage("tag").sha256 == acknowledged.stage("tag").sha256
+
+
+def test_a_host_with_the_fleets_generation_but_other_content_takes_the_fleets_copy(hosts, tmp_path):
+    """Hosts that hold one generation with different content are not in sync (the checksum
+    is compared, not only the generation): the diverged host's syncer takes the fleet's copy,
+    written again one generation up, and every host ends on the same bytes."""
+    first, second = hosts
+    first.set_stage("tag", tagger("one"))
+    second.syncer.sync_once()
+    fleet_copy = first.set_stage("tag", tagger("fleet"))
+    diverged = dataclasses.replace(fleet_copy.with_stages(
+        [StageEntry(name="tag", sha256=second.modules.put(tagger("diverged")), origin="admin")]))
+    ManifestStore.mirror(second.manifests, diverged)  # NOTE: what a pre-fix behind host's write left
+    first.fleet.heartbeat("test:host1", {"workers": {"1": fleet_copy.generation},
+                                         "checksum": manifest_checksum(diverged)}, 5)
+    assert fleet_status(first.fleet)["in_sync"] is False
+    realigned = second.syncer.sync_once()
+    assert realigned == fleet_copy.generation + 1 == first.fleet.generation()
+    assert second.manifests.read().stage("tag").sha256 == fleet_copy.stage("tag").sha256
+    assert first.syncer.sync_once() == realigned
+    assert first.manifests.read().to_bytes() == second.manifests.read().to_bytes()
+
+
 def test_fleets_with_different_names_share_one_redis_without_meeting(tmp_path, redis_server):
     """``[fleet] name`` namespaces every key: two fleets in one Redis keep their own generations."""
     blue = Host(tmp_path / "blue", redis_server.url, "blue")
@@ -212,3 +265,61 @@ def test_with_trusted_keys_a_host_mirrors_only_modules_signed_by_one_of_them(tmp
     assert reader.modules.signature(written.stages[0].sha256)
     writer.fleet.close()
     reader.fleet.close()
+
+
+def test_heartbeats_and_rollout_counts_live_in_one_hash_per_fleet_never_a_scan(hosts, redis_server):
+    """hosts() and the rollout counts read one hash each (no SCAN over the database, however
+    many unrelated keys it holds); an expired heartbeat is left out and its field pruned."""
+    first, second = hosts
+    client = redis_server.client()
+    client.mset({f"unrelated:{i}": "x" for i in range(5000)})
+    client.config_resetstat()
+    first.fleet.heartbeat("a", {"host": "a"}, 5.0)
+    first.fleet.heartbeat("gone", {"host": "gone"}, 0.001)
+    wait_for(lambda: first.fleet.hosts() == [{"host": "a", **_times(first.fleet, "a")}], 5, "the stale beat to expire")
+    assert client.hkeys(first.fleet.keys.hosts) == [b"a"]
+    mine, theirs = FleetRollouts(first.fleet, "a"), FleetRollouts(second.fleet, "b")
+    mine.push({"tag@1": {"requests": 3}})
+    theirs.push({"tag@1": {"requests": 4}, "other@2": {"requests": 1}})
+    assert mine.others("tag@1") == [{"requests": 4}] and theirs.others("tag@1") == [{"requests": 3}]
+    assert mine.others("nothing@0") == []
+    assert "cmdstat_scan" not in client.info("commandstats")
+    client.close()
+
+
+def _times(fleet: FleetStore, host: str) -> dict:
+    beat = json.loads(fleet.client.hget(fleet.keys.hosts, host))
+    return {"at": beat["at"], "expires_at": beat["expires_at"]}
+
+
+def test_a_tampered_blob_is_repaired_by_deleting_its_key_and_a_host_with_the_good_bytes_pushes_it(hosts):
+    """The operator's repair of a tampered blob (SET NX keeps it otherwise): delete its key; a
+    host that has the good bytes puts them back (the syncer's repair round), and the host that
+    refused the generation mirrors it on its next round."""
+    first, second = hosts
+    first.set_stage("tag", tagger("one"))
+    second.syncer.sync_once()
+    wanted = tagger("wanted")
+    sha = hashlib.sha256(wanted).hexdigest()
+    first.fleet.client.set(first.fleet.keys.blob(sha), tagger("evil"))  # tampered before the write
+    written = first.set_stage("tag", wanted)  # NX: the good bytes are not written over it
+    assert second.syncer.sync_once() == written.generation - 1
+    first.syncer.repair()
+    assert second.syncer.sync_once() == written.generation - 1  # still tampered: nothing pushed
+    first.fleet.client.delete(first.fleet.keys.blob(sha))  # the operator's repair
+    thread = first.syncer.start()  # NOTE: the running syncer's loop repairs on its first round
+    try:
+        wait_for(lambda: first.fleet.client.exists(first.fleet.keys.blob(sha)), 10, "the blob pushed again")
+    finally:
+        first.syncer.stop.set()
+        thread.join(10)
+    assert first.fleet.blob(sha)[0] == wanted
+    assert second.syncer.sync_once() == written.generation
+    assert second.modules.get(sha) == wanted
+
+
+def test_the_reseed_grace_window_outlasts_every_live_hosts_way_back_to_the_fleet():
+    """Writes wait after a re-seed long enough for any live host's syncer to offer its copy:
+    its longest backoff after Redis answers again, a poll, and a heartbeat's lifetime."""
+    from mwhost.fleet import store, sync
+    assert store.RESEED_GRACE_S >= sync.BACKOFF_MAX_S + sync.POLL_S + sync.HEARTBEAT_TTL_S
