@@ -148,6 +148,10 @@ class CanaryStage:
         stage = self.candidate if variant == "candidate" else self.baseline
         tally = self.tallies[variant]
         tally.requests += 1
+        # NOTE: a call that must first make an instance (a cold start: milliseconds) stays out
+        # of the latency histogram: a young candidate, whose share of cold starts is the
+        # larger, would otherwise fail the latency gate on its own start-up
+        warm = stage.idle_instances > 0
         started = _clock()
         try:
             return stage.call_request(state)
@@ -155,7 +159,8 @@ class CanaryStage:
             tally.failures += 1
             raise
         finally:
-            tally.latency[_index(LATENCY_BUCKETS, _clock() - started)] += 1
+            if warm:
+                tally.latency[_index(LATENCY_BUCKETS, _clock() - started)] += 1
 
     def call_response(self, state: RequestState, response: ResponseState) -> ResponseAction:
         stage = self._chosen(state)

@@ -117,3 +117,25 @@ def test_the_force_header_picks_the_variant_unless_it_is_turned_off():
     assert _canary(100).variant(_state([("x-mwhost-variant", "Baseline ")])) == "baseline"
     assert _canary(1, force=False).variant(_state([("x-mwhost-variant", "candidate"),
                                                    ("x-user", "user-2")])) == "baseline"
+
+
+def test_a_cold_start_stays_out_of_the_latency_histogram(tmp_path):
+    """A candidate call that had to make an instance counts as a request but not as a latency
+    sample; calls on a warm instance are timed."""
+    from mwhost.pipeline.stage import Stage
+    from mwhost.runtime import GuestModule, default_runtime
+    from mwhost.settings import StageSettings
+    from tests.wat import guest
+
+    module = GuestModule.from_bytes(default_runtime(), guest())
+    baseline, candidate = (Stage.isolated(StageSettings(name="tag"), module) for _ in range(2))
+    candidate.close()  # no idle instance: its next call is a cold start
+    canary = CanaryStage(baseline, candidate, percent=100, salt="a1b2c3d4e5f60718", key="header:x-user",
+                         step_key=f"test-bucket/cold/{tmp_path.name}")  # tallies are per step key
+    try:
+        for _ in range(3):
+            canary.call_request(_state([("x-user", "user-1")]))
+        tally = canary.tallies["candidate"]
+        assert tally.requests == 3 and sum(tally.latency) == 2
+    finally:
+        canary.close()
