@@ -96,8 +96,9 @@ class DropFolder:
         """Apply every file present that changed since it was last applied, and remove drop
         stages whose file is gone. Files still being written are left to the watcher."""
         names = {path.stem for path in self.folder.glob("*.wasm") if not path.name.startswith(".")}
+        # NOTE: only the names this folder applied (drop-applied.json), never every stage of
+        # origin "drop": in a fleet the manifest also holds stages other hosts' folders made
         names |= set(self.applied.names())
-        names |= {entry.name for entry in (self.manifests.read() or Manifest()).stages if entry.origin == "drop"}
         for name in sorted(names):
             if self._recent(name):
                 self._defer(name)
@@ -184,6 +185,8 @@ class DropFolder:
             return False
 
     def _remove(self, name: str) -> bool:
+        if self.applied.get(name) is None:
+            return False  # NOTE: not a stage this folder made (another host's drop, in a fleet)
         self.applied.forget(name)
         entry = (self.manifests.read() or Manifest()).stage(name)
         if entry is None or entry.origin != "drop":

@@ -3,6 +3,7 @@ admission as an upload, audited writes, and restarts that never revert an operat
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
@@ -145,3 +146,25 @@ def test_removing_a_dropped_file_removes_its_stage_and_is_audited(folder):
     drop.scan()
     assert stage(drop, "gone") is None
     assert audit(drop)[-1]["action"] == "remove gone.wasm"
+
+
+def test_a_folder_never_removes_a_drop_stage_it_did_not_make(tmp_path):
+    """A stage of origin "drop" made by another folder (another host's, mirrored in a fleet)
+    stays when this folder, which never had its file, scans; this folder's own drops still go."""
+    theirs, ours = (DropFolder(tmp_path / f"drop{i}", ModuleStore(tmp_path / f"data{i}" / "modules"),
+                               CompileCache(default_runtime(), tmp_path / f"data{i}" / "cache"),
+                               ManifestStore(tmp_path / f"data{i}")) for i in (0, 1))
+    theirs.folder.mkdir(parents=True)
+    ours.folder.mkdir(parents=True)
+    for drop, name in ((theirs, "dropped"), (ours, "mine")):
+        (drop.folder / f"{name}.wasm").write_bytes(tagger(name, "1"))
+        os.utime(drop.folder / f"{name}.wasm", (0, 0))
+        drop.scan()
+    mirrored = theirs.manifests.read().with_stages([theirs.manifests.read().stage("dropped"),
+                                                    ours.manifests.read().stage("mine")])
+    assert ours.manifests.mirror(dataclasses.replace(mirrored, generation=5))  # what a fleet syncer does
+    ours.scan()
+    assert stage(ours, "dropped") is not None and stage(ours, "dropped").origin == "drop"
+    (ours.folder / "mine.wasm").unlink()
+    ours.scan()
+    assert stage(ours, "mine") is None and stage(ours, "dropped") is not None
