@@ -44,6 +44,7 @@ class InstantStage:
     has_on_response = False
     fail_open = False
     version = "0" * 64
+    idle_instances = 1  # always warm: every call is timed, as a real stage's warm calls are
 
     def __init__(self, name: str) -> None:
         self.name = name
