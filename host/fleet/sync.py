@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import json
 import logging
 import os
@@ -39,7 +38,7 @@ from typing import Callable
 
 from ..errors import BlobRefused, FleetUnavailable, HostError
 from ..registry import Manifest, ManifestError
-from ..registry.files import pid_alive
+from ..registry.files import pid_alive, try_role_lock
 from .blobs import fetch_missing, push_missing
 from .manifests import FleetManifestStore
 from .store import WRITTEN, manifest_checksum
@@ -262,14 +261,9 @@ class FleetSyncer:
 
     def _try_lock(self):
         try:
-            lock = open(self.folder / "syncer.lock", "a+b")
+            lock = try_role_lock(self.folder / "syncer.lock")
         except OSError as err:
             logger.error("no fleet sync on this host: cannot open %s: %s", self.folder / "syncer.lock", err)
-            return None
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            lock.close()
             return None
         return lock  # NOTE: kept open for the life of the process: the lock is the role
 

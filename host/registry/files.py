@@ -3,9 +3,11 @@ process that wrote a per-process file (counts, heartbeats) still lives."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pathlib
 import tempfile
+from typing import BinaryIO
 
 
 def write_atomic(path: pathlib.Path, data: bytes) -> None:
@@ -32,3 +34,20 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def try_role_lock(path: pathlib.Path) -> BinaryIO | None:
+    """The open ``path`` holding an exclusive flock when no other process holds one (never
+    blocks), else None; keep it open for as long as the role (decider, fleet syncer) is
+    held: the lock goes with the process. ``OSError`` when the file cannot be opened."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(exist_ok=True)
+    # NOTE: read-only: a file held open for writing keeps the data dir's filesystem from being
+    # remounted read-only (docs/operations.md); flock needs no write access
+    lock = open(path, "rb")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        return None
+    return lock

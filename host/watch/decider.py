@@ -11,7 +11,6 @@ never promote themselves. The rules are in docs/rollouts.md, "Gates and decision
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import pathlib
@@ -24,6 +23,7 @@ from ..errors import HostError
 from ..metrics import METRICS
 from ..registry import Manifest, ManifestStore, transitions
 from ..registry.audit import AuditLog
+from ..registry.files import try_role_lock
 from ..registry.rollout import Rollout, RolloutError, StepResult
 from .counts import active_keys, host_tallies, merged, remove_stale, step_key
 
@@ -199,20 +199,13 @@ class Decider:
         if self._lock_file is not None:
             return True
         try:
-            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-            self.lock_path.touch(exist_ok=True)
-            # NOTE: read-only: a file held open for writing keeps the data dir's filesystem
-            # from being remounted read-only (docs/operations.md); flock needs no write access
-            lock = open(self.lock_path, "rb")
+            lock = try_role_lock(self.lock_path)
         except OSError as err:
             if not self._warned:  # once, not every LOCK_RETRY_S (e.g. a read-only data dir)
                 logger.warning("cannot open the decider lock %s: %s", self.lock_path, err)
                 self._warned = True
             return False
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            lock.close()
+        if lock is None:
             return False
         self._lock_file = lock
         logger.info("pid %d decides the rollouts of this host", os.getpid())
