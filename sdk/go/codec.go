@@ -6,102 +6,107 @@ package mw
 
 import "slices"
 
-// fieldFunc consumes the value of a key it knows and returns false for the rest.
-type fieldFunc func(d *decoder, key []byte) (known bool, err error)
+// PERF: each message decoder is a plain loop over the map's keys with a switch on the key
+// (the compiler compares the bytes, no allocation); an earlier version dispatched through a
+// closure per key, an indirect call that costs more than the switch in Go's wasm code.
 
-// forEachKey reads a top-level map that must fill the whole input.
-func forEachKey(in []byte, field fieldFunc) error {
-	d := &decoder{buf: in}
-	if err := d.fields(field); err != nil {
-		return err
+func decodeRequest(in []byte, r *Request) error {
+	d := newDecoder(in)
+	n, err := d.mapLen()
+	for ; err == nil && n > 0; n-- {
+		err = d.requestField(r)
 	}
-	return d.done()
+	return d.end(err)
 }
 
-// fields reads a map with str keys, calling field for each key and skipping unknown ones.
-func (d *decoder) fields(field fieldFunc) error {
-	n, err := d.mapLen()
+func (d *decoder) requestField(r *Request) error {
+	key, err := d.strBytes()
 	if err != nil {
 		return err
 	}
-	for range n {
-		key, err := d.strBytes()
-		if err != nil {
-			return err
-		}
-		known, err := field(d, key)
-		if err == nil && !known {
-			err = d.skip()
-		}
-		if err != nil {
-			return err
-		}
+	switch string(key) {
+	case "v":
+		r.V, err = d.intField()
+	case "method":
+		r.Method, err = d.str()
+	case "path":
+		r.Path, err = d.str()
+	case "query":
+		r.Query, err = d.str()
+	case "headers":
+		r.Headers, err = d.headers()
+	case "remote_addr":
+		r.RemoteAddr, err = d.str()
+	case "scheme":
+		r.Scheme, err = d.str()
+	case "ctx":
+		r.Ctx, err = d.strMap()
+	case "body":
+		r.Body, err = d.optionalBody()
+	default:
+		err = d.skip()
 	}
-	return nil
-}
-
-func decodeRequest(in []byte, r *Request) error {
-	return forEachKey(in, func(d *decoder, key []byte) (ok bool, err error) {
-		switch string(key) { // no allocation: the compiler compares the bytes
-		case "v":
-			r.V, err = d.intField()
-		case "method":
-			r.Method, err = d.str()
-		case "path":
-			r.Path, err = d.str()
-		case "query":
-			r.Query, err = d.str()
-		case "headers":
-			r.Headers, err = d.headers()
-		case "remote_addr":
-			r.RemoteAddr, err = d.str()
-		case "scheme":
-			r.Scheme, err = d.str()
-		case "ctx":
-			r.Ctx, err = d.strMap()
-		case "body":
-			r.Body, err = d.optionalBody()
-		default:
-			return false, nil
-		}
-		return true, err
-	})
+	return err
 }
 
 func decodeResponse(in []byte, r *Response) error {
-	return forEachKey(in, func(d *decoder, key []byte) (ok bool, err error) {
-		switch string(key) { // no allocation: the compiler compares the bytes
-		case "v":
-			r.V, err = d.intField()
-		case "status":
-			r.Status, err = d.intField()
-		case "headers":
-			r.Headers, err = d.headers()
-		case "ctx":
-			r.Ctx, err = d.strMap()
-		case "request":
-			err = d.requestLine(&r.Request)
-		case "body":
-			r.Body, err = d.optionalBody()
-		default:
-			return false, nil
-		}
-		return true, err
-	})
+	d := newDecoder(in)
+	n, err := d.mapLen()
+	for ; err == nil && n > 0; n-- {
+		err = d.responseField(r)
+	}
+	return d.end(err)
+}
+
+func (d *decoder) responseField(r *Response) error {
+	key, err := d.strBytes()
+	if err != nil {
+		return err
+	}
+	switch string(key) {
+	case "v":
+		r.V, err = d.intField()
+	case "status":
+		r.Status, err = d.intField()
+	case "headers":
+		r.Headers, err = d.headers()
+	case "ctx":
+		r.Ctx, err = d.strMap()
+	case "request":
+		err = d.requestLine(&r.Request)
+	case "body":
+		r.Body, err = d.optionalBody()
+	default:
+		err = d.skip()
+	}
+	return err
 }
 
 func (d *decoder) requestLine(line *RequestLine) error {
-	return d.fields(func(d *decoder, key []byte) (ok bool, err error) {
+	n, err := d.mapLen()
+	for ; err == nil && n > 0; n-- {
+		var key []byte
+		if key, err = d.strBytes(); err != nil {
+			break
+		}
 		switch string(key) {
 		case "method":
 			line.Method, err = d.str()
 		case "path":
 			line.Path, err = d.str()
 		default:
-			return false, nil
+			err = d.skip()
 		}
-		return true, err
-	})
+	}
+	return err
+}
+
+// end finishes a top-level message: the first error, else the message must fill the input.
+func (d *decoder) end(err error) error {
+	if err != nil {
+		return err
+	}
+	return d.done()
 }
 
 func (d *decoder) intField() (int, error) {

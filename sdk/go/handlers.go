@@ -112,16 +112,16 @@ func onRequest(addr uintptr, n int32) []byte {
 		out = appendAction(out[:0], notConfigured)
 		return out
 	}
-	var req Request
+	req := newRequest()
 	msg, err := input(addr, n)
 	if err == nil {
-		err = decodeRequest(msg, &req)
+		err = decodeRequest(msg, req)
 	}
 	action := internalError
 	if err != nil {
 		Error("mw: cannot read the request, answering 500: " + err.Error())
 	} else {
-		action = requestFn(&req)
+		action = requestFn(req)
 		refuseInvalid("action", action.Validate())
 	}
 	out = appendAction(out[:0], action)

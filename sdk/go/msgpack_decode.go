@@ -26,7 +26,15 @@ func (e *DecodeError) Error() string {
 type decoder struct {
 	buf []byte
 	pos int
+	// text is buf as one string when set (newDecoder): str returns substrings of it.
+	text string
 }
+
+// newDecoder reads one message. PERF: the message is copied once (newText), and every str
+// in it is a substring of that copy: no allocation per string (a 16-header request has 37).
+// The strings stay valid after the call: the host rewrites the input buffer next call,
+// never this copy.
+func newDecoder(in []byte) *decoder { return &decoder{buf: in, text: newText(in)} }
 
 func (d *decoder) fail(reason string) error { return &DecodeError{Offset: d.pos, Reason: reason} }
 
@@ -139,15 +147,28 @@ func (d *decoder) checkCount(n, min int) (int, error) {
 
 // strBytes returns the bytes of a str, aliasing the input.
 func (d *decoder) strBytes() ([]byte, error) {
-	c, err := d.peek()
-	if err != nil {
-		return nil, err
+	start, end, err := d.strSpan()
+	return d.buf[start:end], err
+}
+
+// strSpan reads a str header and steps over its payload, returning the payload's bounds
+// (start == end on error).
+func (d *decoder) strSpan() (start, end int, err error) {
+	if d.pos >= len(d.buf) {
+		return d.pos, d.pos, d.fail("unexpected end of input")
 	}
+	c := d.buf[d.pos]
 	var n int
 	switch {
 	case c >= 0xa0 && c <= 0xbf:
+		// PERF: fixstr (header names, most values) needs no call
 		d.pos++
 		n = int(c & 0x1f)
+		if n > len(d.buf)-d.pos {
+			return d.pos, d.pos, d.fail("unexpected end of input")
+		}
+		d.pos += n
+		return d.pos - n, d.pos, nil
 	case c == 0xd9:
 		d.pos++
 		n, err = d.length(1, 1)
@@ -158,19 +179,25 @@ func (d *decoder) strBytes() ([]byte, error) {
 		d.pos++
 		n, err = d.length(4, 1)
 	default:
-		return nil, d.fail("expected a str")
+		return d.pos, d.pos, d.fail("expected a str")
 	}
 	if err != nil {
-		return nil, err
+		return d.pos, d.pos, err
 	}
-	return d.take(n)
+	// length checked that n bytes remain
+	d.pos += n
+	return d.pos - n, d.pos, nil
 }
 
 func isStr(c byte) bool { return (c >= 0xa0 && c <= 0xbf) || (c >= 0xd9 && c <= 0xdb) }
 
+// str returns a str as a string: a substring of text when the decoder has it, else a copy.
 func (d *decoder) str() (string, error) {
-	b, err := d.strBytes()
-	return string(b), err
+	start, end, err := d.strSpan()
+	if len(d.text) == len(d.buf) {
+		return d.text[start:end], err
+	}
+	return string(d.buf[start:end]), err
 }
 
 // binOrStr returns a copy of a bin (or str) payload, so callers may keep it after the call.
@@ -254,13 +281,14 @@ func (d *decoder) headers() (Headers, error) {
 	if err != nil || n == 0 {
 		return nil, err
 	}
-	h := make(Headers, n)
+	h := newHeaders(n)
 	for i := range h {
-		pair, err := d.arrayLen()
-		if err != nil {
-			return nil, err
+		if d.shortPair(&h[i]) {
+			continue
 		}
-		if pair != 2 {
+		if pair, err := d.arrayLen(); err != nil {
+			return nil, err
+		} else if pair != 2 {
 			return nil, d.fail("a header must be a [name, value] pair")
 		}
 		if h[i][0], err = d.str(); err != nil {
@@ -271,6 +299,38 @@ func (d *decoder) headers() (Headers, error) {
 		}
 	}
 	return h, nil
+}
+
+// shortPair reads the usual header pair, a fixarray of 2 with a fixstr name and a fixstr
+// or str8 value, into kv as substrings of text; false (nothing read) for anything else,
+// which the general path then reads or reports. PERF: one straight function for what is
+// most of a request; the general path costs several calls per string in Go's wasm code.
+func (d *decoder) shortPair(kv *[2]string) bool {
+	buf, p := d.buf, d.pos
+	if len(d.text) != len(buf) || p+3 > len(buf) || buf[p] != 0x92 || buf[p+1]&0xe0 != 0xa0 {
+		return false
+	}
+	name := p + 2
+	value := name + int(buf[p+1]&0x1f) // the value's header byte
+	if value >= len(buf) {
+		return false
+	}
+	var start, size int
+	switch c := buf[value]; {
+	case c&0xe0 == 0xa0: // fixstr
+		start, size = value+1, int(c&0x1f)
+	case c == 0xd9 && value+1 < len(buf): // str8
+		start, size = value+2, int(buf[value+1])
+	default:
+		return false
+	}
+	end := start + size
+	if end > len(buf) {
+		return false
+	}
+	kv[0], kv[1] = d.text[name:value], d.text[start:end]
+	d.pos = end
+	return true
 }
 
 // skip steps over one value of any type without recursion.

@@ -54,6 +54,9 @@ func appendHead(b []byte, n int, fix byte, fixMax int, w8, w16, w32 byte) []byte
 }
 
 func appendStr(b []byte, s string) []byte {
+	if len(s) <= 31 { // PERF: fixstr (every key, most names and values) without appendHead
+		return append(append(b, 0xa0|byte(len(s))), s...)
+	}
 	return append(appendHead(b, len(s), 0xa0, 31, 0xd9, 0xda, 0xdb), s...)
 }
 

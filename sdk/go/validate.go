@@ -43,18 +43,44 @@ func ValidHeaderName(name string) bool {
 		return false
 	}
 	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+		if !tokenChars[name[i]] { // PERF: one table lookup per byte (Validate runs every call)
 			return false
 		}
 	}
 	return true
 }
 
+// tokenChars marks the bytes of an HTTP token: letters, digits and !#$%&'*+-.^_`|~.
+var tokenChars = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("!#$%&'*+-.^_`|~", byte(c)) >= 0
+	}
+	return t
+}()
+
 // ValidHeaderValue reports whether a WSGI server can send value: tab, visible ASCII, space
 // and Latin-1 characters; no control characters (CR, LF, NUL, DEL), nothing beyond U+00FF.
 func ValidHeaderValue(value string) bool {
+	_, ok := headerValueChars(value)
+	return ok
+}
+
+// headerValueChars checks value as ValidHeaderValue does and counts its characters.
+func headerValueChars(value string) (chars int, ok bool) {
+	for i := 0; i < len(value); i++ { // PERF: ASCII needs no rune decoding
+		c := value[i]
+		if c >= 0x80 {
+			return i + utf8.RuneCountInString(value[i:]), latin1Value(value[i:])
+		}
+		if !(c == '\t' || ' ' <= c && c <= '~') {
+			return 0, false
+		}
+	}
+	return len(value), true
+}
+
+func latin1Value(value string) bool {
 	for _, r := range value { // invalid UTF-8 decodes to U+FFFD: refused too
 		if !(r == '\t' || ' ' <= r && r <= '~' || 0x80 <= r && r <= 0xff) {
 			return false
@@ -106,13 +132,14 @@ func validHeaders(field string, h Headers) error {
 		if !ValidHeaderName(name) {
 			return fmt.Errorf("%s: %q is not a valid header name", field, name)
 		}
-		if !ValidHeaderValue(value) {
+		chars, ok := headerValueChars(value)
+		if !ok {
 			return fmt.Errorf("%s: the value of %q contains a control character or a character outside Latin-1", field, name)
 		}
-		if strings.EqualFold(name, "content-length") && !digits(value) {
+		if len(name) == len("content-length") && strings.EqualFold(name, "content-length") && !digits(value) {
 			return fmt.Errorf("%s: content-length must be decimal digits", field)
 		}
-		size += len(name) + utf8.RuneCountInString(value)
+		size += len(name) + chars
 	}
 	return validSize(field, 0, size)
 }
