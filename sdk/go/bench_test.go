@@ -34,3 +34,37 @@ func BenchmarkEncodeAction(b *testing.B) {
 		buf = appendAction(buf[:0], a)
 	}
 }
+
+// sixteenHeaders is a Request with 16 headers of ~60 bytes, as bench/stage_cost.py sends.
+func sixteenHeaders() []byte {
+	b := appendMapLen(nil, 8)
+	b = appendInt(appendStr(b, "v"), 1)
+	b = appendStr(appendStr(b, "method"), "GET")
+	b = appendStr(appendStr(b, "path"), "/bench/items")
+	b = appendStr(appendStr(b, "query"), "limit=10")
+	b = appendArrayLen(appendStr(b, "headers"), 16)
+	for i := range 16 {
+		name := "x-bench-header-" + string(rune('a'+i))
+		b = appendStr(appendStr(append(b, 0x92), name), "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv")
+	}
+	b = appendStr(appendStr(b, "remote_addr"), "127.0.0.1")
+	b = appendStr(appendStr(b, "scheme"), "http")
+	return appendMapLen(appendStr(b, "ctx"), 0)
+}
+
+// BenchmarkOnRequest is one mw_on_request as the host makes it: mw_alloc, copy in, call.
+func BenchmarkOnRequest(b *testing.B) {
+	msg := sixteenHeaders()
+	action := Continue().SetHeader("x-mwhost-demo", "1").SetResponseHeader("x-mwhost", "wasm")
+	saved := requestFn
+	defer func() { requestFn = saved }()
+	HandleRequest(func(*Request) Action { return action })
+	b.ReportAllocs()
+	for b.Loop() {
+		buf := alloc(int32(len(msg)))
+		copy(buf, msg)
+		if out := onRequest(addrOf(buf), int32(len(msg))); len(out) == 0 {
+			b.Fatal("no answer")
+		}
+	}
+}

@@ -138,35 +138,54 @@ func decodeConfig(in []byte) (Config, error) {
 	return Config(m), nil
 }
 
+// Keys as encoded (fixstr header and bytes), prepared once. PERF: one append per key.
+var (
+	keyAction          = fixstr("action")
+	keyBody            = fixstr("body")
+	keyCtx             = fixstr("ctx")
+	keyHeaders         = fixstr("headers")
+	keyPath            = fixstr("path")
+	keyQuery           = fixstr("query")
+	keyRemoveHeaders   = fixstr("remove_headers")
+	keyResponseHeaders = fixstr("response_headers")
+	keySetHeaders      = fixstr("set_headers")
+	keyStatus          = fixstr("status")
+	valueContinue      = fixstr("continue")
+	valueRespond       = fixstr("respond")
+)
+
+// fixstr encodes a key of at most 31 bytes.
+func fixstr(s string) string { return string(appendStr(nil, s)) }
+
 func appendAction(b []byte, a Action) []byte {
 	if a.Kind == ActionRespond {
 		return appendRespond(b, a)
 	}
 	n := 1 + count(len(a.SetHeaders) > 0, len(a.RemoveHeaders) > 0, a.Path != nil,
 		a.Query != nil, len(a.Ctx) > 0, len(a.ResponseHeaders) > 0)
-	b = appendMapLen(b, n)
-	b = appendStr(appendStr(b, "action"), "continue")
-	b = appendHeadersField(b, "set_headers", a.SetHeaders)
-	b = appendNamesField(b, "remove_headers", a.RemoveHeaders)
+	b = append(appendMapLen(b, n), keyAction...)
+	b = append(b, valueContinue...)
+	b = appendHeadersField(b, keySetHeaders, a.SetHeaders)
+	b = appendNamesField(b, keyRemoveHeaders, a.RemoveHeaders)
 	if a.Path != nil {
-		b = appendStr(appendStr(b, "path"), *a.Path)
+		b = appendStr(append(b, keyPath...), *a.Path)
 	}
 	if a.Query != nil {
-		b = appendStr(appendStr(b, "query"), *a.Query)
+		b = appendStr(append(b, keyQuery...), *a.Query)
 	}
 	if len(a.Ctx) > 0 {
-		b = appendStrMap(appendStr(b, "ctx"), a.Ctx)
+		b = appendStrMap(append(b, keyCtx...), a.Ctx)
 	}
-	return appendHeadersField(b, "response_headers", a.ResponseHeaders)
+	return appendHeadersField(b, keyResponseHeaders, a.ResponseHeaders)
 }
 
 func appendRespond(b []byte, a Action) []byte {
 	b = appendMapLen(b, 2+count(len(a.Headers) > 0, a.Body != nil))
-	b = appendStr(appendStr(b, "action"), "respond")
-	b = appendInt(appendStr(b, "status"), int64(a.Status))
-	b = appendHeadersField(b, "headers", a.Headers)
+	b = append(append(b, keyAction...), valueRespond...)
+	b = appendInt(append(b, keyStatus...), int64(a.Status))
+	b = appendHeadersField(b, keyHeaders, a.Headers)
 	if a.Body != nil {
-		b = appendBin(appendStr(b, "body"), a.Body)
+		b = appendBin(append(b, keyBody...), a.Body)
 	}
 	return b
 }
@@ -174,12 +193,12 @@ func appendRespond(b []byte, a Action) []byte {
 func appendResponseAction(b []byte, r ResponseAction) []byte {
 	b = appendMapLen(b, count(r.Status != 0, len(r.SetHeaders) > 0, len(r.RemoveHeaders) > 0, r.Body != nil))
 	if r.Status != 0 {
-		b = appendInt(appendStr(b, "status"), int64(r.Status))
+		b = appendInt(append(b, keyStatus...), int64(r.Status))
 	}
-	b = appendHeadersField(b, "set_headers", r.SetHeaders)
-	b = appendNamesField(b, "remove_headers", r.RemoveHeaders)
+	b = appendHeadersField(b, keySetHeaders, r.SetHeaders)
+	b = appendNamesField(b, keyRemoveHeaders, r.RemoveHeaders)
 	if r.Body != nil {
-		b = appendBin(appendStr(b, "body"), r.Body)
+		b = appendBin(append(b, keyBody...), r.Body)
 	}
 	return b
 }
@@ -194,24 +213,24 @@ func count(present ...bool) int {
 	return n
 }
 
-// appendHeadersField writes key and h, or nothing when h is empty.
+// appendHeadersField writes key (encoded) and h, or nothing when h is empty.
 func appendHeadersField(b []byte, key string, h Headers) []byte {
 	if len(h) == 0 {
 		return b
 	}
-	b = appendArrayLen(appendStr(b, key), len(h))
+	b = appendArrayLen(append(b, key...), len(h))
 	for _, kv := range h {
 		b = appendStr(appendStr(append(b, 0x92), kv[0]), kv[1])
 	}
 	return b
 }
 
-// appendNamesField writes key and names, or nothing when names is empty.
+// appendNamesField writes key (encoded) and names, or nothing when names is empty.
 func appendNamesField(b []byte, key string, names []string) []byte {
 	if len(names) == 0 {
 		return b
 	}
-	b = appendArrayLen(appendStr(b, key), len(names))
+	b = appendArrayLen(append(b, key...), len(names))
 	for _, name := range names {
 		b = appendStr(b, name)
 	}

@@ -54,9 +54,14 @@ func appendHead(b []byte, n int, fix byte, fixMax int, w8, w16, w32 byte) []byte
 }
 
 func appendStr(b []byte, s string) []byte {
-	if len(s) <= 31 { // PERF: fixstr (every key, most names and values) without appendHead
-		return append(append(b, 0xa0|byte(len(s))), s...)
+	if len(s) > 31 {
+		return appendLongStr(b, s)
 	}
+	// PERF: fixstr (most names and values) inline at the caller
+	return append(append(b, 0xa0|byte(len(s))), s...)
+}
+
+func appendLongStr(b []byte, s string) []byte {
 	return append(appendHead(b, len(s), 0xa0, 31, 0xd9, 0xda, 0xdb), s...)
 }
 
@@ -64,6 +69,16 @@ func appendBin(b []byte, p []byte) []byte {
 	return append(appendHead(b, len(p), 0, 0, 0xc4, 0xc5, 0xc6), p...)
 }
 
-func appendArrayLen(b []byte, n int) []byte { return appendHead(b, n, 0x90, 15, 0, 0xdc, 0xdd) }
+func appendArrayLen(b []byte, n int) []byte {
+	if n > 15 {
+		return appendHead(b, n, 0, 0, 0, 0xdc, 0xdd)
+	}
+	return append(b, 0x90|byte(n)) // PERF: fixarray inline at the caller
+}
 
-func appendMapLen(b []byte, n int) []byte { return appendHead(b, n, 0x80, 15, 0, 0xde, 0xdf) }
+func appendMapLen(b []byte, n int) []byte {
+	if n > 15 {
+		return appendHead(b, n, 0, 0, 0, 0xde, 0xdf)
+	}
+	return append(b, 0x80|byte(n)) // PERF: fixmap inline at the caller
+}
