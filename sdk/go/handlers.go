@@ -122,7 +122,7 @@ func onRequest(addr uintptr, n int32) []byte {
 		Error("mw: cannot read the request, answering 500: " + err.Error())
 	} else {
 		action = requestFn(req)
-		refuseInvalid("action", action.Validate())
+		refuseInvalid("action", action.validate())
 	}
 	out = appendAction(out[:0], action)
 	return out

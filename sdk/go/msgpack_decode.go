@@ -193,6 +193,17 @@ func isStr(c byte) bool { return (c >= 0xa0 && c <= 0xbf) || (c >= 0xd9 && c <= 
 
 // str returns a str as a string: a substring of text when the decoder has it, else a copy.
 func (d *decoder) str() (string, error) {
+	if p := d.pos; p < len(d.buf) && d.buf[p]&0xe0 == 0xa0 && len(d.text) == len(d.buf) {
+		// PERF: a fixstr in a message, without a call
+		if end := p + 1 + int(d.buf[p]&0x1f); end <= len(d.buf) {
+			d.pos = end
+			return d.text[p+1 : end], nil
+		}
+	}
+	return d.strCopy()
+}
+
+func (d *decoder) strCopy() (string, error) {
 	start, end, err := d.strSpan()
 	if len(d.text) == len(d.buf) {
 		return d.text[start:end], err
