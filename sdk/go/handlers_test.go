@@ -235,3 +235,43 @@ func TestAlloc(t *testing.T) {
 		t.Error("a smaller buffer was not reused")
 	}
 }
+
+// What a callback keeps from one request (the Request, its header list, its strings) is
+// never overwritten by later requests, and appending to a kept header list never reaches
+// the next request's headers: the blocks hand out fresh memory only.
+func TestKeptRequestsStayUnchanged(t *testing.T) {
+	logged(t)
+	var kept []*Request
+	var lists []Headers // the lists as decoded (the callback's append makes a new one)
+	HandleRequest(func(req *Request) Action {
+		kept = append(kept, req)
+		lists = append(lists, req.Headers)
+		req.Headers = append(req.Headers, [2]string{"x-added", "by the callback"})
+		return Continue()
+	})
+	// past several Request and pair blocks, shorter and shorter: mw_alloc's buffer is
+	// reused every time
+	const n = 3 * requestBlock
+	for i := range n {
+		msg := appendMapLen(nil, 2)
+		msg = appendStr(appendStr(msg, "path"), "/r"+strings.Repeat("x", n-i))
+		msg = appendArrayLen(appendStr(msg, "headers"), 20)
+		for j := range 20 {
+			msg = appendStr(appendStr(append(msg, 0x92), "h"), strings.Repeat("v", n-i+j))
+		}
+		onRequest(write(t, msg))
+	}
+	for i, req := range kept {
+		if req.Path != "/r"+strings.Repeat("x", n-i) || len(req.Headers) != 21 {
+			t.Fatalf("request %d changed: %q, %d headers", i, req.Path, len(req.Headers))
+		}
+		for j, kv := range append(req.Headers[:20:20], lists[i]...) {
+			if kv != [2]string{"h", strings.Repeat("v", n-i+j%20)} {
+				t.Fatalf("request %d header %d changed: %q", i, j, kv)
+			}
+		}
+		if i > 0 && req == kept[i-1] {
+			t.Fatal("a Request was handed out twice")
+		}
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"container/list"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -65,6 +66,7 @@ func (l *limiter) bucket(key string, now time.Time) *bucket {
 	if l.lru.Len() >= l.maxKeys {
 		l.remove(l.lru.Back()) // the least recently seen client starts afresh next time
 	}
+	key = strings.Clone(key) // a request's strings share its message: keep only the key
 	b := &bucket{key: key, tokens: l.burst, last: now}
 	l.buckets[key] = l.lru.PushFront(b)
 	return b
