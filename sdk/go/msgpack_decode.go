@@ -293,9 +293,29 @@ func (d *decoder) headers() (Headers, error) {
 		return nil, err
 	}
 	h := newHeaders(n)
+	buf, text := d.buf, d.text
+	inText := len(text) == len(buf)
 	for i := range h {
-		if d.shortPair(&h[i]) {
-			continue
+		// PERF: the usual pair, read inline: a fixarray of 2, a fixstr name, a fixstr or str8
+		// value, as substrings of text (a call per string costs more than all of this in
+		// Go's wasm code). Anything else, or too short, goes the general way below.
+		if p := d.pos; inText && p+3 <= len(buf) && buf[p] == 0x92 && buf[p+1]&0xe0 == 0xa0 {
+			name, value := p+2, p+2+int(buf[p+1]&0x1f) // value: the value's first byte
+			start, end := 0, 0
+			if value < len(buf) {
+				if c := buf[value]; c&0xe0 == 0xa0 {
+					start = value + 1
+					end = start + int(c&0x1f)
+				} else if c == 0xd9 && value+1 < len(buf) {
+					start = value + 2
+					end = start + int(buf[value+1])
+				}
+			}
+			if start > 0 && end <= len(buf) {
+				h[i] = [2]string{text[name:value], text[start:end]}
+				d.pos = end
+				continue
+			}
 		}
 		if pair, err := d.arrayLen(); err != nil {
 			return nil, err
@@ -310,38 +330,6 @@ func (d *decoder) headers() (Headers, error) {
 		}
 	}
 	return h, nil
-}
-
-// shortPair reads the usual header pair, a fixarray of 2 with a fixstr name and a fixstr
-// or str8 value, into kv as substrings of text; false (nothing read) for anything else,
-// which the general path then reads or reports. PERF: one straight function for what is
-// most of a request; the general path costs several calls per string in Go's wasm code.
-func (d *decoder) shortPair(kv *[2]string) bool {
-	buf, p := d.buf, d.pos
-	if len(d.text) != len(buf) || p+3 > len(buf) || buf[p] != 0x92 || buf[p+1]&0xe0 != 0xa0 {
-		return false
-	}
-	name := p + 2
-	value := name + int(buf[p+1]&0x1f) // the value's header byte
-	if value >= len(buf) {
-		return false
-	}
-	var start, size int
-	switch c := buf[value]; {
-	case c&0xe0 == 0xa0: // fixstr
-		start, size = value+1, int(c&0x1f)
-	case c == 0xd9 && value+1 < len(buf): // str8
-		start, size = value+2, int(buf[value+1])
-	default:
-		return false
-	}
-	end := start + size
-	if end > len(buf) {
-		return false
-	}
-	kv[0], kv[1] = d.text[name:value], d.text[start:end]
-	d.pos = end
-	return true
 }
 
 // skip steps over one value of any type without recursion.
