@@ -49,6 +49,15 @@ def instance_of(folder: pathlib.Path, name: str, module) -> object:
     return live.holder.current.stages[0]._idle[0].instance
 
 
+def call(instance, request: bytes, scenario: str):
+    def run() -> bytes:
+        try:
+            return instance.on_request(request)
+        except Exception as err:
+            raise RuntimeError(f"scenario {scenario}: {err}") from err
+    return run
+
+
 def build(folder: pathlib.Path, modules: dict[str, object]) -> dict:
     codec = Codec()
     requests = {
@@ -61,7 +70,7 @@ def build(folder: pathlib.Path, modules: dict[str, object]) -> dict:
         answers = {instance.on_request(r) for r in requests.values()}
         assert len(answers) == 1, (name, answers)
         for label, request in requests.items():
-            scenarios[f"{name}_{label}"] = (lambda i, r: lambda: i.on_request(r))(instance, request)
+            scenarios[f"{name}_{label}"] = call(instance, request, f"{name}_{label}")
     return scenarios
 
 
