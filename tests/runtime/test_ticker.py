@@ -18,14 +18,14 @@ from tests.wat import guest
 
 REQUEST = vector_bytes("request_typical")
 LOOP = guest("(loop $l (br $l)) (i64.const 0)")
-TIMER_WORKS = ticker._LIBC is not None
+NATIVE_BUILT = ticker._ticker is not None
 
 
-@pytest.fixture(params=["timer", "thread"])
+@pytest.fixture(params=["native", "thread"])
 def runtime(request, monkeypatch):
     """A fresh runtime whose tickers are of one kind (stopped at the end)."""
-    if request.param == "timer" and not TIMER_WORKS:
-        pytest.skip("no glibc POSIX timers here: the thread ticker is the only one")
+    if request.param == "native" and not NATIVE_BUILT:
+        pytest.skip("the C ticker (host/runtime/_ticker.c) is not built: the thread ticker is the only one")
     monkeypatch.setenv(ticker.THREAD_TICKER_ENV, "1" if request.param == "thread" else "0")
     made = Runtime(parallel_compilation=False)
     yield made
@@ -44,14 +44,15 @@ def assert_interrupted_in_time(instance: GuestInstance, timeout_ms: int = 50) ->
     assert time.monotonic() - started < (timeout_ms + 2 * TICK_MS + 100) / 1000
 
 
-def test_the_default_ticker_is_the_timer_where_glibc_has_posix_timers(monkeypatch):
-    """Where glibc's timers work, a tick runs no Python: no ticker thread exists."""
+def test_the_default_ticker_is_the_c_thread_where_it_was_built(monkeypatch):
+    """Where the extension was built, a tick runs no Python: the ticker is the C thread."""
     monkeypatch.delenv(ticker.THREAD_TICKER_ENV, raising=False)
     engine_runtime = Runtime(parallel_compilation=False)
     try:
         engine_runtime.ensure_ticker()
         kinds = {type(t) for t in engine_runtime._tickers}
-        assert kinds == ({ticker.TimerTicker} if TIMER_WORKS else {ticker.ThreadTicker})
+        assert kinds == ({ticker.NativeTicker} if NATIVE_BUILT else {ticker.ThreadTicker})
+        assert not any(thread.name == "mwhost-epoch" for thread in threading.enumerate()) or not NATIVE_BUILT
     finally:
         engine_runtime.stop_ticker()
 
@@ -95,11 +96,14 @@ def _record(outcome: list, instance: GuestInstance) -> None:
 def test_a_forked_child_ticks_on_its_own(runtime):
     """A child forked from a process whose ticker runs starts its own and interrupts a loop."""
     runtime.ensure_ticker()
+    parent_tickers = list(runtime._tickers)
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: report the outcome through the pipe, never return into pytest
         code = b"?"
         try:
+            for parent_ticker in parent_tickers:
+                parent_ticker.stop()  # the parent's: a no-op here, never a join of a thread not here
             with looping(runtime) as instance:
                 try:
                     instance.on_request(REQUEST)
@@ -117,3 +121,15 @@ def test_a_forked_child_ticks_on_its_own(runtime):
     finally:
         os.close(read)
         os.waitpid(pid, 0)
+
+
+@pytest.mark.skipif(not NATIVE_BUILT, reason="the C ticker is not built")
+def test_the_c_ticker_checks_its_arguments_and_stops_once():
+    """Bad arguments are a ValueError; stop() is idempotent and ends the thread."""
+    with pytest.raises(ValueError):
+        ticker._ticker.Ticker(0, 0, 10, None)
+    made = ticker.NativeTicker(Runtime(parallel_compilation=False).engine)
+    assert made.running
+    made.stop()
+    made.stop()
+    assert not made.running
