@@ -8,4 +8,7 @@ still succeeds and the host runs its pure-Python path (host/runtime/accel.py sel
 from setuptools import Extension, setup
 
 setup(ext_modules=[Extension("mwhost.runtime._accel", sources=["host/runtime/_accel.c"],
-                             extra_compile_args=["-O2", "-std=c11"], optional=True)])
+                             extra_compile_args=["-O2", "-std=c11"], optional=True),
+                   # the epoch ticker as a C thread (host/runtime/ticker.py falls back to Python)
+                   Extension("mwhost.runtime._ticker", sources=["host/runtime/_ticker.c"],
+                             extra_compile_args=["-O2"], optional=True)])

@@ -8,12 +8,18 @@ odd rounds) and the report gives medians over rounds. Every request is on a new
 connection (``Connection: close``), so the load spreads over the workers as it does with
 many clients.
 
+Besides requests/s, each run reads the workers' CPU time per request (utime + stime of
+every worker thread from /proc, before and after the run). On a shared 2-core machine
+requests/s of one run moves by up to +-30% (wrk, the workers and other jobs share the
+cores); the CPU a request costs the workers moves much less and is what a stage adds.
+
 Usage: .venv/bin/python bench/throughput.py [--duration S] [--rounds N] [--smoke]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 import re
 import shutil
@@ -97,6 +103,21 @@ def run_wrk(url: str, duration_s: float, connections: int = CONNECTIONS) -> dict
     return parse_wrk(done.stdout)
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def worker_cpu_seconds(pids) -> float:
+    """utime + stime of processes ``pids`` (all their threads), in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / _TICKS
+
+
 def measure_point(point: dict, folder: pathlib.Path, duration_s: float, warmup_s: float) -> dict:
     """Start the point's server, check it does the job, warm up, then one measured wrk run."""
     threads = THREADS if point["worker_class"] == "gthread" else 1
@@ -109,7 +130,11 @@ def measure_point(point: dict, folder: pathlib.Path, duration_s: float, warmup_s
         servers.check_headers(served, point["count"])
         if warmup_s > 0:
             run_wrk(served.url + PATH, warmup_s)
-        return run_wrk(served.url + PATH, duration_s)
+        pids = served.worker_pids()
+        cpu = worker_cpu_seconds(pids)
+        result = run_wrk(served.url + PATH, duration_s)
+        result["cpu_us"] = (worker_cpu_seconds(pids) - cpu) / max(result["requests"], 1) * 1e6
+        return result
 
 
 def run(duration_s: float, rounds: int, warmup_s: float, smoke: bool = False) -> dict:
@@ -127,7 +152,7 @@ def run(duration_s: float, rounds: int, warmup_s: float, smoke: bool = False) ->
         runs = raw[point["label"]]
         results[point["label"]] = {
             **{k: point[k] for k in ("kind", "count", "worker_class")},
-            **{key: statistics.median(r[key] for r in runs) for key in ("rps", "p50_ms", "p99_ms")},
+            **{key: statistics.median(r[key] for r in runs) for key in ("rps", "p50_ms", "p99_ms", "cpu_us")},
             "errors": sum(r["socket_errors"] + r["non_2xx"] for r in runs),
             "requests": sum(r["requests"] for r in runs),
             "runs": runs,
@@ -148,10 +173,12 @@ def table(data: dict) -> str:
             if point["worker_class"] != worker_class:
                 continue
             kept = f"{point['rps'] / base['rps'] * 100:.0f}%" if base else "n/a"
+            added = f"{point['cpu_us'] - base['cpu_us']:+.0f}" if base else "n/a"
             rows.append(f"| {label(point['kind'], point['count'], worker_class)} | {point['rps']:.0f} | {kept} | "
-                        f"{point['p50_ms']:.2f} | {point['p99_ms']:.2f} | {point['errors']} |")
-    return ("| server, workers | requests/s | vs 0 stages | p50 ms | p99 ms | errors |\n"
-            "|---|---|---|---|---|---|\n" + "\n".join(rows))
+                        f"{point['cpu_us']:.0f} | {added} | {point['p50_ms']:.2f} | {point['p99_ms']:.2f} | "
+                        f"{point['errors']} |")
+    return ("| server, workers | requests/s | vs 0 stages | worker CPU us/request | CPU vs 0 stages | p50 ms | "
+            "p99 ms | errors |\n|---|---|---|---|---|---|---|---|\n" + "\n".join(rows))
 
 
 def main() -> None:

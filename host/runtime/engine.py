@@ -1,4 +1,4 @@
-"""One wasmtime engine per process, its linker (``mw.log`` + WASI) and the epoch ticker."""
+"""One wasmtime engine per process, its linker (``mw.log`` + WASI) and its epoch ticker (ticker.py)."""
 
 from __future__ import annotations
 
@@ -7,19 +7,16 @@ import ctypes
 import importlib.metadata
 import logging
 import os
-import threading
 import weakref
 
 import wasmtime
 
 from .httpwasm import define_http_handler
 from .stores import StoreRegistry, StoreState
+from .ticker import TICK_MS, start_ticker
 from .wasi import define_shadowed_wasi
 
 logger = logging.getLogger("mwhost.runtime")
-
-#: epoch tick length; a stage's timeout is rounded up to whole ticks (plus one)
-TICK_MS = 10
 
 _WASMTIME_VERSION = importlib.metadata.version("wasmtime")
 
@@ -74,7 +71,7 @@ class Runtime:
         self._instances: weakref.WeakSet = weakref.WeakSet()
         atexit.register(self.close_instances)
         self._ticker_pid = 0
-        self._ticker_stop = threading.Event()
+        self._tickers: list = []  # one per engine (ticker.py), in the process that started them
         self._owner_pid = os.getpid()
 
     @property
@@ -87,29 +84,24 @@ class Runtime:
             return self.plain
         if self._fueled is None:
             self._fueled = Flavour(self._parallel, True, self._host_log, self.stores, self._epoch)
+            if self._ticker_pid == os.getpid():
+                self._tickers.append(start_ticker(self._fueled.engine))
         return self._fueled
 
     # ---- epoch ticker -------------------------------------------------------------------
 
     def ensure_ticker(self) -> None:
-        """Start this process's epoch ticker once (again in a forked child: threads don't survive fork)."""
+        """Start this process's epoch tickers once (again in a forked child: neither threads
+        nor timers survive fork)."""
         if self._ticker_pid == os.getpid():
             return
         self._ticker_pid = os.getpid()
-        self._ticker_stop = threading.Event()
-        thread = threading.Thread(target=self._tick, args=(self._ticker_stop,),
-                                  name="mwhost-epoch", daemon=True)
-        thread.start()
-
-    def _tick(self, stop: threading.Event) -> None:
-        interval = TICK_MS / 1000
-        while not stop.wait(interval):
-            self.plain.engine.increment_epoch()
-            if self._fueled is not None:
-                self._fueled.engine.increment_epoch()
+        self._tickers = [start_ticker(flavour.engine) for flavour in (self.plain, self._fueled) if flavour]
 
     def stop_ticker(self) -> None:
-        self._ticker_stop.set()
+        tickers, self._tickers = self._tickers, []
+        for ticker in tickers:
+            ticker.stop()
         self._ticker_pid = 0
 
     @staticmethod
