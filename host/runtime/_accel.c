@@ -26,7 +26,8 @@
  *       dict (a dict subclass whose __missing__ fills it), looked up the same way.
  *
  *   MessageCall(call, size, data, epoch, context, alloc, handler, memory, trap, fail, keep)
- *       .__call__(data, max_output, deadline_ticks) -> bytes
+ *       .__call__(data, max_output, deadline_ticks) -> bytes, or .__call__(data) with the
+ *       members ``max_output`` and ``deadline`` (0 until set)
  *       fastcall.MessageCall's roundtrip (epoch deadline, mw_alloc, bounds checks, copy in,
  *       the handler, bounds checks, copy out) with the wasmtime C functions' addresses
  *       (taken from the library wasmtime-py loaded). On any failure it calls
@@ -40,6 +41,8 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -510,6 +513,7 @@ typedef struct {
     void *context, *alloc, *handler, *memory;
     void **trap;
     PyObject *fail, *keep;
+    unsigned long long max_output, deadline;  /* what a call with the data alone uses */
 } MessageCall;
 
 enum { FAILED_CALL = 1, ALLOC_ZERO, INPUT_OUTSIDE, RESULT_ZERO, OUTPUT_TOO_LARGE, OUTPUT_OUTSIDE };
@@ -595,7 +599,7 @@ static int roundtrip(MessageCall *self, const char *in, uint64_t size, uint64_t 
     return 0;
 }
 
-/* (data: bytes, max_output: int, deadline_ticks: int) */
+/* (data: bytes, max_output: int, deadline_ticks: int), or (data) with the members' limits */
 static PyObject *MessageCall_call(MessageCall *self, PyObject *args, PyObject *kwargs) {
     Py_buffer in;
     (void)kwargs;
@@ -603,8 +607,11 @@ static PyObject *MessageCall_call(MessageCall *self, PyObject *args, PyObject *k
         PyErr_SetString(PyExc_RuntimeError, "MessageCall was not initialised");
         return NULL;
     }
-    unsigned long long max_output, ticks, fail_args[3] = {0, 0, 0};
-    if (!PyArg_ParseTuple(args, "y*KK", &in, &max_output, &ticks)) return NULL;
+    unsigned long long max_output = self->max_output, ticks = self->deadline, fail_args[3] = {0, 0, 0};
+    /* PERF: (data) alone takes the limits set once per instance (GuestInstance.request_call) */
+    if (PyTuple_GET_SIZE(args) == 1 ? !PyArg_ParseTuple(args, "y*", &in)
+                                    : !PyArg_ParseTuple(args, "y*KK", &in, &max_output, &ticks))
+        return NULL;
     uint64_t out_ptr = 0, out_len = 0;
     int code;
     self->epoch(self->context, ticks);
@@ -630,6 +637,12 @@ static void MessageCall_dealloc(MessageCall *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+static PyMemberDef MessageCall_members[] = {
+    {"max_output", T_ULONGLONG, offsetof(MessageCall, max_output), 0, "the output limit of a (data) call"},
+    {"deadline", T_ULONGLONG, offsetof(MessageCall, deadline), 0, "the epoch ticks of a (data) call"},
+    {NULL, 0, 0, 0, NULL},
+};
+
 static PyTypeObject MessageCallType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "mwhost.runtime._accel.MessageCall",
@@ -640,6 +653,7 @@ static PyTypeObject MessageCallType = {
     .tp_init = (initproc)MessageCall_init,
     .tp_dealloc = (destructor)MessageCall_dealloc,
     .tp_call = (ternaryfunc)MessageCall_call,
+    .tp_members = MessageCall_members,
 };
 
 /* ---------------------------------------------------------------- module */
