@@ -131,7 +131,10 @@ class WasmMiddleware:
             # PERF: no stage has a response phase to call; only response_headers to set.
             for _, response_headers in reversed(state.ran):
                 if response_headers:
-                    _set_headers(resp, response_headers)
+                    if len(response_headers) == 1 and response_headers[0][0] != "set-cookie":
+                        resp.set_header(*response_headers[0])  # PERF: _set_headers' one-header case inline
+                    else:
+                        _set_headers(resp, response_headers)
             return
         before = list(resp.headers.items())
         if "content-type" not in resp.headers and _has_content(resp):
