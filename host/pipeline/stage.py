@@ -213,11 +213,13 @@ class Stage:
             call = instance.request_call
             if call is not None:
                 # PERF: GuestInstance.on_request written out for an open instance with no
-                # per-call fuel or clock (one Python frame less per stage); keep them in step
+                # per-call fuel or clock (one Python frame less per stage; the log's calls
+                # only after a call that logged); keep them in step
                 log = instance.log
-                log.begin_call()
+                if not log.clean:
+                    log.begin_call()
                 raw = call(message)
-                if log.pending:
+                if not log.clean and log.pending:
                     log.end_call()
             else:
                 raw = instance.on_request(message)
