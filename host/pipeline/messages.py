@@ -28,12 +28,13 @@ class RequestState:
                  "message", "env", "env_edited", "held", "wants_response_body")
 
     def __init__(self, method: str, path: str, query: str, headers: HeaderList | None,
-                 remote_addr: str, scheme: str) -> None:
+                 remote_addr: str, scheme: str, environ: dict | None = None) -> None:
         self.method = method
         self.path = path
         self.query = query
         self._headers = headers
-        self._environ: dict | None = None
+        # the WSGI environ the headers are read from when ``headers`` is None (from_environ)
+        self._environ = environ
         # PERF: the environ's headers packed once (the accelerator's HeaderEntries, or the
         # environ itself when only Python may pack it): a stage after an edit copies the
         # unedited headers' bytes instead of reading the environ again. This request's only.
@@ -62,7 +63,7 @@ class RequestState:
         # changed its method or body there (the web layer then re-reads them), the guest
         # instances they hold from the request to the response phase, and whether one asked
         # for the response body (buffer_response)
-        self.env: dict | None = None
+        self.env = environ
         self.env_edited = False
         self.held: dict | None = None
         self.wants_response_body = False
@@ -71,9 +72,7 @@ class RequestState:
     def from_environ(cls, method: str, path: str, query: str, environ: dict, remote_addr: str,
                      scheme: str) -> "RequestState":
         """A request whose headers are read from ``environ`` when first needed."""
-        state = cls(method, path, query, None, remote_addr, scheme)
-        state._environ = state.env = environ
-        return state
+        return cls(method, path, query, None, remote_addr, scheme, environ)
 
     @property
     def headers(self) -> HeaderList:
