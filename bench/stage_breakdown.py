@@ -8,14 +8,21 @@ Each app is built with no stage, one WAT no-op stage, and 1 and 3 Rust add_heade
 pure-Python hot path (the C accelerator off, as with ``MWHOST_NO_ACCEL=1``), measured in the
 same rounds. The step rows time, alone and with the same inputs, each piece of work the
 middleware does per stage call (``py_`` rows: the pure-Python path's version of a step), so
-their sum can be set against the whole-request difference.
+their sum can be set against the whole-request difference; the ``further_`` rows are a
+stage after an earlier one edited a request header (add_header's case: the request packed
+again, from the packed header entries and the overlay).
 
-Usage: .venv/bin/python bench/stage_breakdown.py [--rounds N] [--calls N] [--smoke]
+With ``STAGE_BREAKDOWN_CLOCK=thread`` every scenario is timed in the thread's CPU time
+(``time.thread_time``) instead of wall time: on a machine other jobs load, the time this
+thread waited for a core then stays out of the figures (the guest call runs on this thread).
+
+Usage: [STAGE_BREAKDOWN_CLOCK=thread] .venv/bin/python bench/stage_breakdown.py [--rounds N] [--calls N] [--smoke]
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import pathlib
 import sys
 import tempfile
@@ -39,6 +46,8 @@ APPS = ("echo", "trivial")
 PIPELINES = ("none", "wat_noop", "rust1", "rust3")
 #: the same apps on the pure-Python path (built and called with the accelerator off)
 PYTHON_PIPELINES = ("wat_noop", "rust1")
+#: "thread": time in the thread's CPU time (see the module docstring); else wall time
+CLOCK = os.environ.get("STAGE_BREAKDOWN_CLOCK", "wall")
 
 
 def sixteen_headers() -> dict[str, str]:
@@ -138,6 +147,32 @@ def _steps(app: falcon.App, environ: dict) -> dict:
     return steps
 
 
+def _further_steps(app: falcon.App, environ: dict) -> dict:
+    """A further Rust stage's own steps, on the three-stage app's objects: the first stage has
+    run and edited a request header; the second stage packs and is called."""
+    middleware = next(m for m in app._unprepared_middleware if hasattr(m, "holder"))
+    first, second = middleware.holder.current.stages[:2]
+
+    def edited_state() -> RequestState:
+        state = RequestState.from_environ("GET", "/bench/items", "limit=10", environ, "127.0.0.1", "http")
+        state.apply(first.call_request(state))
+        return state
+
+    state = edited_state()
+    codec = second._idle[-1].codec
+    action = second.call_request(state)
+
+    def stage_call() -> None:
+        state.message = None  # packed again, as after the first stage's edit
+        second.call_request(state)
+
+    return {
+        "step_further_pack_after_edit": lambda: state.pack(codec),
+        "step_further_stage_call": stage_call,
+        "step_further_apply": lambda: state.apply(action),
+    }
+
+
 def build(folder: pathlib.Path) -> dict:
     environ = falcon.testing.create_environ(path="/bench/items", query_string="limit=10",
                                             headers=sixteen_headers())
@@ -153,6 +188,8 @@ def build(folder: pathlib.Path) -> dict:
             scenarios[f"{kind}_{pipeline}"] = _wsgi(app, environ)
             if kind == "trivial" and pipeline == "wat_noop":
                 scenarios.update(_steps(app, environ))
+            if kind == "trivial" and pipeline == "rust3":
+                scenarios.update(_further_steps(app, environ))
     native, accel.ACCEL = accel.ACCEL, None
     try:
         for kind in APPS:
@@ -168,11 +205,29 @@ def run(rounds: int, calls: int, warmup: int) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         scenarios = build(pathlib.Path(folder))
         try:
+            if CLOCK == "thread":
+                return _measure_cpu(scenarios, rounds, calls, warmup)
             return harness.measure(scenarios, rounds, calls, warmup=warmup)
         finally:
             scenarios.clear()
             gc.collect()
             default_runtime().close_instances()
+
+
+def _measure_cpu(scenarios: dict, rounds: int, calls: int, warmup: int) -> dict:
+    """harness.measure's interleaved rounds, timed in this thread's CPU time."""
+    for run_ in scenarios.values():
+        for _ in range(warmup):
+            run_()
+    samples: dict[str, list[float]] = {name: [] for name in scenarios}
+    clock = time.thread_time
+    for _ in range(rounds):
+        for name, run_ in scenarios.items():
+            started = clock()
+            for _ in range(calls):
+                run_()
+            samples[name].append((clock() - started) / calls * 1e6)
+    return {name: harness._summary(values) for name, values in samples.items()}
 
 
 def summary(results: dict) -> dict:
@@ -196,7 +251,8 @@ def report(results: dict, rounds: int, calls: int) -> str:
                       for name, v in results.items() if name.startswith("step_"))
     return f"""# Stage cost breakdown (create_app, 16 request headers of ~60 bytes)
 
-{{header}}{rounds} interleaved rounds of {calls} calls per scenario; per-call medians.
+{{header}}{rounds} interleaved rounds of {calls} calls per scenario; per-call medians
+({"the thread's CPU time" if CLOCK == "thread" else "wall time"}).
 The C accelerator: {"built and on" if accel.ACCEL is not None else "off (pure-Python path)"}.
 
 | app_pipeline (whole request through create_app) | median us | p10 us | p90 us | added vs no stage, us |
@@ -206,7 +262,7 @@ The C accelerator: {"built and on" if accel.ACCEL is not None else "off (pure-Py
 Each further Rust stage: echo {d['further_rust_stage_us']['echo']:+.2f} us,
 trivial {d['further_rust_stage_us']['trivial']:+.2f} us.
 
-| step alone (one WAT no-op stage, trivial app) | median us | p10 us | p90 us |
+| step alone (one WAT no-op stage, trivial app; further_: the second of three Rust stages) | median us | p10 us | p90 us |
 |---|---|---|---|
 {steps}
 """

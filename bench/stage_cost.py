@@ -14,11 +14,15 @@ Scenarios, all through the same Falcon app and the same 1 KiB of request headers
 and the guest call alone, same 848-byte request bytes: ``call_fast`` (the Rust module on
 the fast path), ``call_public`` (the public API), ``call_extism`` (the Extism plugin).
 
-Usage: .venv/bin/python bench/stage_cost.py [--rounds N] [--calls N] [--smoke]
+With ``STAGE_COST_CLOCK=thread`` the scenarios are timed in the thread's CPU time, as
+``STAGE_BREAKDOWN_CLOCK=thread`` does in stage_breakdown.py (other jobs' load stays out).
+
+Usage: [STAGE_COST_CLOCK=thread] .venv/bin/python bench/stage_cost.py [--rounds N] [--calls N] [--smoke]
 """
 
 from __future__ import annotations
 
+import os
 import pathlib
 import sys
 
@@ -76,6 +80,9 @@ class NativeAddHeader:
 class PublicApiInstance:
     """The ABI call sequence through wasmtime-py's public API: what a host gets without the
     fast path. Same engine, same linker, same module, same epoch deadline per call."""
+
+    #: no flat call: the stage calls ``on_request`` (GuestInstance.request_call)
+    request_call = None
 
     def __init__(self, module_bytes: bytes) -> None:
         runtime = default_runtime()
@@ -148,6 +155,7 @@ def build_scenarios(folder: pathlib.Path) -> dict:
     extism = wasm_stage("extism", rust)
     extism_stage = extism.holder.current.stages[0]
     extism_stage._idle[0].instance = ExtismInstance(answer)
+    extism_stage._idle[0].instance.request_call = None  # NOTE: the stage then calls its on_request
     assert extism_stage._idle[0].instance.on_request(request) == answer
 
     apps = {
@@ -201,6 +209,10 @@ def run(rounds: int, calls: int, warmup: int) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         scenarios = build_scenarios(pathlib.Path(folder))
         try:
+            if os.environ.get("STAGE_COST_CLOCK") == "thread":
+                from bench.stage_breakdown import _measure_cpu
+
+                return _measure_cpu(scenarios, rounds, calls, warmup)
             return harness.measure(scenarios, rounds, calls, warmup=warmup)
         finally:
             # NOTE: free every store and plugin now: left to interpreter teardown, the Go

@@ -28,17 +28,26 @@ logger = logging.getLogger("mwhost.metrics")
 BUCKETS = (0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 FLUSH_INTERVAL_S = 1.0
+#: ok calls a meter keeps unfolded at most (PhaseMeter)
+FOLD_AT = 1024
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class PhaseMeter:
-    """Calls, durations and failures of one stage version in one phase, counted locally."""
+    """Calls, durations and failures of one stage version in one phase, counted locally.
 
-    __slots__ = ("labels", "_lock", "ok", "failed", "buckets", "total", "kinds", "__weakref__")
+    PERF: a call that succeeded (nearly all of them) only appends its duration to a deque,
+    without the lock (``deque.append`` is atomic under the GIL, also under gthread); the
+    durations are folded into the counts and the histogram under the lock, by ``take()`` or
+    once FOLD_AT of them wait (so a process that never flushes keeps a bounded deque).
+    """
+
+    __slots__ = ("labels", "_lock", "_durations", "ok", "failed", "buckets", "total", "kinds", "__weakref__")
 
     def __init__(self, stage: str, version: str, phase: str) -> None:
         self.labels = (stage, version[:12], phase)
         self._lock = threading.Lock()
+        self._durations: collections.deque[float] = collections.deque()  # ok calls not yet folded
         self.ok = 0
         self.failed = 0
         self.buckets = [0] * (len(BUCKETS) + 1)
@@ -46,14 +55,32 @@ class PhaseMeter:
         self.kinds: dict[str, int] = {}
 
     def record(self, seconds: float, ok: bool) -> None:
-        # PERF: on every stage call; plain arithmetic under an uncontended lock.
+        # PERF: on every stage call; see the class docstring.
+        if ok:
+            durations = self._durations
+            durations.append(seconds)
+            if len(durations) >= FOLD_AT:
+                with self._lock:
+                    self._fold()
+            return
         with self._lock:
-            if ok:
-                self.ok += 1
-            else:
-                self.failed += 1
+            self.failed += 1
             self.buckets[bisect.bisect_left(BUCKETS, seconds)] += 1
             self.total += seconds
+
+    def _fold(self) -> None:
+        """Move the waiting durations into the counts (the caller holds the lock)."""
+        durations, buckets, bucket_of = self._durations, self.buckets, bisect.bisect_left
+        total = self.total
+        # NOTE: only folders pop, under the lock: the first len() items are there to pop,
+        # and an append made meanwhile waits for the next fold
+        count = len(durations)
+        for _ in range(count):
+            seconds = durations.popleft()
+            buckets[bucket_of(BUCKETS, seconds)] += 1
+            total += seconds
+        self.ok += count
+        self.total = total
 
     def failure(self, kind: str) -> None:
         with self._lock:
@@ -62,6 +89,7 @@ class PhaseMeter:
     def take(self) -> tuple[int, int, list[int], float, dict[str, int]]:
         """The counts since the last take, reset to zero."""
         with self._lock:
+            self._fold()
             taken = (self.ok, self.failed, self.buckets, self.total, self.kinds)
             self.ok = self.failed = 0
             self.buckets = [0] * (len(BUCKETS) + 1)

@@ -22,17 +22,23 @@ class RequestState:
     a request whose stages only edit a few headers never turns its headers into a list.
     """
 
-    __slots__ = ("method", "path", "query", "_headers", "_environ", "_added", "remote_addr", "scheme", "ctx",
+    __slots__ = ("method", "path", "query", "_headers", "_environ", "_entries", "_added", "remote_addr",
+                 "scheme", "ctx",
                  "ran", "response_calls", "edited_names", "edited_target", "variants", "shadows",
                  "message", "env", "env_edited", "held", "wants_response_body")
 
     def __init__(self, method: str, path: str, query: str, headers: HeaderList | None,
-                 remote_addr: str, scheme: str) -> None:
+                 remote_addr: str, scheme: str, environ: dict | None = None) -> None:
         self.method = method
         self.path = path
         self.query = query
         self._headers = headers
-        self._environ: dict | None = None
+        # the WSGI environ the headers are read from when ``headers`` is None (from_environ)
+        self._environ = environ
+        # PERF: the environ's headers packed once (the accelerator's HeaderEntries, or the
+        # environ itself when only Python may pack it): a stage after an edit copies the
+        # unedited headers' bytes instead of reading the environ again. This request's only.
+        self._entries = None
         # the overlay's added pairs (set_headers, in order), once a stage edited a lazy state
         self._added: HeaderList | None = None
         self.remote_addr = remote_addr
@@ -57,7 +63,7 @@ class RequestState:
         # changed its method or body there (the web layer then re-reads them), the guest
         # instances they hold from the request to the response phase, and whether one asked
         # for the response body (buffer_response)
-        self.env: dict | None = None
+        self.env = environ
         self.env_edited = False
         self.held: dict | None = None
         self.wants_response_body = False
@@ -66,9 +72,7 @@ class RequestState:
     def from_environ(cls, method: str, path: str, query: str, environ: dict, remote_addr: str,
                      scheme: str) -> "RequestState":
         """A request whose headers are read from ``environ`` when first needed."""
-        state = cls(method, path, query, None, remote_addr, scheme)
-        state._environ = state.env = environ
-        return state
+        return cls(method, path, query, None, remote_addr, scheme, environ)
 
     @property
     def headers(self) -> HeaderList:
@@ -106,8 +110,13 @@ class RequestState:
         if native is None:
             message = None
         elif headers is None:  # PERF: the extension called directly (no wrapper frame)
+            entries = self._entries
+            if entries is None:
+                entries = self._entries = native.header_entries(self._environ) or self._environ
+            if self.env_edited:  # NOTE: an http-wasm stage changed the environ: read it again
+                entries = self._entries = self._environ
             added = self._added
-            message = native.pack_request(self.method, self.path, self.query, self._environ, self.remote_addr,
+            message = native.pack_request(self.method, self.path, self.query, entries, self.remote_addr,
                                           self.scheme, self.ctx, None if added is None else self.edited_names,
                                           added)
         else:
@@ -133,17 +142,34 @@ class RequestState:
             return  # PERF: the shared bare continue (the common case) changes nothing
         remove, set_ = action.remove_headers, action.set_headers
         if remove or set_:
-            if self._headers is None:
-                self._edit_overlay(remove, set_)
-            else:
-                self._headers = edit_headers(self._headers, remove, set_)
-            self.message = None  # each edit means the next stage gets the request packed again
             edited = self.edited_names
             if remove:
                 edited.update(remove)
+            if self._headers is None:
+                # PERF: ``edit_headers`` on the overlay, written out (one frame less per
+                # stage that edits): earlier added pairs of a dropped name go, ``set_`` is
+                # appended (to a new list: decoded actions are shared, never mutated)
+                added = self._added
+                if not added:
+                    added = []  # nothing added yet, nothing to drop (the common first edit)
+                elif remove or len(set_) != 1:
+                    drop = set(remove) if remove else set()
+                    if set_:
+                        for name, _ in set_:
+                            drop.add(name)
+                    added = [pair for pair in added if pair[0] not in drop]
+                else:  # PERF: one header set (add_header's case): no drop set to make
+                    name = set_[0][0]
+                    added = [pair for pair in added if pair[0] != name]
+                if set_:
+                    added.extend(set_)
+                self._added = added
+            else:
+                self._headers = edit_headers(self._headers, remove, set_)
             if set_:
                 for name, _ in set_:  # PERF: a loop, not a generator (one per stage that edits)
                     edited.add(name)
+            self.message = None  # each edit means the next stage gets the request packed again
         if action.path is not None:
             self.path = action.path
             self.edited_target = True
@@ -155,21 +181,6 @@ class RequestState:
         if action.ctx:
             self.ctx.update(action.ctx)
             self.message = None
-
-    def _edit_overlay(self, remove: list[str] | None, set_: HeaderList | None) -> None:
-        """``edit_headers`` on the overlay: the dropped names join ``edited_names`` (the
-        caller adds them), earlier added pairs of those names go, ``set_`` is appended."""
-        added = self._added
-        if added:
-            drop = set(remove) if remove else set()
-            if set_:
-                drop.update(name for name, _ in set_)
-            added = [pair for pair in added if pair[0] not in drop]
-        else:
-            added = []  # PERF: nothing added yet, nothing to drop (the common first edit)
-        if set_:
-            added.extend(set_)  # NOTE: a new list: decoded actions are shared, never mutated
-        self._added = added
 
 
 class ResponseState:

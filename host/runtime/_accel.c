@@ -1,6 +1,6 @@
 /* mwhost.runtime._accel: the per-request hot path in C (issue 13).
  *
- * Two pieces, each a drop-in for a pure-Python function that stays the reference
+ * The pieces, each a drop-in for a pure-Python function that stays the reference
  * (host/runtime/accel.py selects; MWHOST_NO_ACCEL=1 or a failed build means Python):
  *
  *   pack_request(method, path, query, headers, remote_addr, scheme, ctx[, removed, added])
@@ -9,16 +9,25 @@
  *       use_bin_type=True), byte for byte. ``headers`` is the WSGI environ (the headers
  *       read as environ_headers reads them, in environ order; minus the names in the set
  *       ``removed``, then the pairs of the list ``added``: the edits of stages kept as an
- *       overlay) or a list of (name, value) pairs. None when an input is not what a WSGI server or the pipeline makes (a value
+ *       overlay), header_entries' packed form of it (the same bytes) or a list of (name, value)
+ *       pairs. None when an input is not what a WSGI server or the pipeline makes (a value
  *       that is not str, a non-ASCII environ key...): the caller then takes the Python path,
  *       which behaves (and fails) as it always did.
+ *
+ *   header_entries(environ) -> HeaderEntries | None
+ *       The environ's headers packed once per request (each [name, value] pair's msgpack bytes
+ *       and where its name lies), for ``pack_request`` to take in place of the environ: a
+ *       stage after an edit then copies the unedited pairs' bytes instead of reading the
+ *       environ again. None when ``pack_request`` would answer None for the environ. Held by
+ *       one RequestState, never across requests.
  *
  *   environ_headers(environ, names) -> list
  *       pipeline.environ.environ_headers's list, made in C: ``names`` is its key -> name
  *       dict (a dict subclass whose __missing__ fills it), looked up the same way.
  *
  *   MessageCall(call, size, data, epoch, context, alloc, handler, memory, trap, fail, keep)
- *       .__call__(data, max_output, deadline_ticks) -> bytes
+ *       .__call__(data, max_output, deadline_ticks) -> bytes, or .__call__(data) with the
+ *       members ``max_output`` and ``deadline`` (0 until set)
  *       fastcall.MessageCall's roundtrip (epoch deadline, mw_alloc, bounds checks, copy in,
  *       the handler, bounds checks, copy out) with the wasmtime C functions' addresses
  *       (taken from the library wasmtime-py loaded). On any failure it calls
@@ -32,6 +41,8 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -235,6 +246,140 @@ static int put_environ_headers(Buf *b, PyObject *environ, PyObject *removed_set,
     return 0;
 }
 
+/* ---------------------------------------------------------------- packed environ headers */
+
+/* One request's environ headers, packed: entry i is the bytes [span[3i], span[3i + 3]) of
+ * ``data`` (a fixarray of two, the name, the value), its name's UTF-8 at data + span[3i + 1],
+ * span[3i + 2] bytes long; span[3 * count] is the end. */
+typedef struct {
+    PyObject_HEAD
+    char *data;
+    Py_ssize_t len, count;
+    Py_ssize_t *span;
+} HeaderEntries;
+
+#define ENTRY_START(e, i) ((e)->span[3 * (i)])
+#define ENTRY_NAME(e, i) ((e)->data + (e)->span[3 * (i) + 1])
+#define ENTRY_NAME_LEN(e, i) ((e)->span[3 * (i) + 2])
+
+static void HeaderEntries_dealloc(HeaderEntries *self) {
+    PyMem_Free(self->data);
+    PyMem_Free(self->span);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject HeaderEntriesType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mwhost.runtime._accel.HeaderEntries",
+    .tp_basicsize = sizeof(HeaderEntries),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "One request's environ headers packed once (see header_entries).",
+    .tp_dealloc = (destructor)HeaderEntries_dealloc,
+};
+
+/* the entries of ``environ`` into ``b`` and their spans (*span, owned by the caller either
+ * way); 0, -1 (raised) or -2 (Python decides) */
+static int pack_entries(Buf *b, PyObject *environ, Py_ssize_t **span, Py_ssize_t *count) {
+    Py_ssize_t pos = 0, n = 0, cap = 32;
+    PyObject *key, *value;
+    char name[256];
+    Py_ssize_t name_len;
+    Py_ssize_t *spans = PyMem_Malloc(sizeof(Py_ssize_t) * (3 * cap + 1));
+    if (spans == NULL) { PyErr_NoMemory(); return -1; }
+    *span = spans;
+    while (PyDict_Next(environ, &pos, &key, &value)) {
+        int rc = header_name(key, value, name, &name_len, sizeof name);
+        if (rc <= 0) {
+            if (rc < 0) return rc;
+            continue;
+        }
+        if (n == cap) {
+            cap *= 2;
+            spans = PyMem_Realloc(spans, sizeof(Py_ssize_t) * (3 * cap + 1));
+            if (spans == NULL) { PyErr_NoMemory(); return -1; }
+            *span = spans;
+        }
+        spans[3 * n] = b->len;
+        PUT(put_byte(b, 0x92));
+        PUT(put_str_bytes(b, name, name_len));
+        spans[3 * n + 1] = b->len - name_len;  /* the name's bytes end the str just put */
+        spans[3 * n + 2] = name_len;
+        PUT(put_str(b, value));
+        n++;
+    }
+    spans[3 * n] = b->len;
+    *count = n;
+    return 0;
+}
+
+static PyObject *header_entries(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 1) {
+        PyErr_SetString(PyExc_TypeError, "header_entries takes 1 argument");
+        return NULL;
+    }
+    if (!PyDict_CheckExact(args[0])) return Py_NewRef(Py_None);  /* as pack_request: Python's to pack */
+    Buf b;
+    b.data = b.small;
+    b.len = 0;
+    b.cap = sizeof b.small;
+    Py_ssize_t *span = NULL, count = 0;
+    int rc = pack_entries(&b, args[0], &span, &count);
+    PyObject *result = NULL;
+    if (rc == 0) {
+        HeaderEntries *entries = PyObject_New(HeaderEntries, &HeaderEntriesType);
+        char *data = entries == NULL ? NULL : PyMem_Malloc(b.len ? b.len : 1);
+        if (entries != NULL && data == NULL) {
+            PyErr_NoMemory();
+            entries->data = NULL;
+            entries->span = NULL;
+            Py_DECREF(entries);
+        } else if (entries != NULL) {
+            memcpy(data, b.data, b.len);
+            entries->data = data;
+            entries->len = b.len;
+            entries->count = count;
+            entries->span = span;
+            span = NULL;  /* owned by the entries now */
+            result = (PyObject *)entries;
+        }
+    } else if (rc == -2 && !PyErr_Occurred()) {
+        result = Py_NewRef(Py_None);
+    }
+    PyMem_Free(span);
+    buf_free(&b);
+    return result;
+}
+
+/* The packed entries minus the names in ``removed``, then the pairs of ``added``: the same
+ * bytes put_environ_headers makes from the environ the entries were packed from. */
+static int put_entries(Buf *b, HeaderEntries *e, PyObject *removed_set, PyObject *added) {
+    Removed removed;
+    PUT(removed_names(removed_set, &removed));
+    Py_ssize_t extra = added == NULL ? 0 : PyList_GET_SIZE(added);
+    Py_ssize_t kept = e->count;
+    if (removed.count)
+        for (Py_ssize_t i = 0; i < e->count; i++)
+            kept -= is_removed(&removed, ENTRY_NAME(e, i), ENTRY_NAME_LEN(e, i));
+    PUT(put_container(b, kept + extra, 0x90, 0xdc, 0xdd));
+    /* PERF: runs of kept entries copied at once (all of them when nothing was removed) */
+    Py_ssize_t run = 0;
+    for (Py_ssize_t i = 0; removed.count && i < e->count; i++) {
+        if (!is_removed(&removed, ENTRY_NAME(e, i), ENTRY_NAME_LEN(e, i))) continue;
+        Py_ssize_t size = ENTRY_START(e, i) - ENTRY_START(e, run);
+        RESERVE(b, size);
+        memcpy(b->data + b->len, e->data + ENTRY_START(e, run), size);
+        b->len += size;
+        run = i + 1;
+    }
+    Py_ssize_t size = ENTRY_START(e, e->count) - ENTRY_START(e, run);
+    RESERVE(b, size);
+    memcpy(b->data + b->len, e->data + ENTRY_START(e, run), size);
+    b->len += size;
+    for (Py_ssize_t i = 0; i < extra; i++) PUT(put_pair(b, PyList_GET_ITEM(added, i)));
+    return 0;
+}
+
 static int put_header_list(Buf *b, PyObject *headers) {
     Py_ssize_t n = PyList_GET_SIZE(headers);
     PUT(put_container(b, n, 0x90, 0xdc, 0xdd));
@@ -270,7 +415,8 @@ static int put_request(Buf *b, PyObject *const *args, PyObject *removed, PyObjec
     PUT(put_key(b, "query"));
     PUT(put_str(b, args[2]));
     PUT(put_key(b, "headers"));
-    if (PyDict_CheckExact(headers)) PUT(put_environ_headers(b, headers, removed, added));
+    if (Py_IS_TYPE(headers, &HeaderEntriesType)) PUT(put_entries(b, (HeaderEntries *)headers, removed, added));
+    else if (PyDict_CheckExact(headers)) PUT(put_environ_headers(b, headers, removed, added));
     else if (PyList_CheckExact(headers) && removed == NULL && added == NULL) PUT(put_header_list(b, headers));
     else return -2;
     PUT(put_key(b, "remote_addr"));
@@ -367,6 +513,7 @@ typedef struct {
     void *context, *alloc, *handler, *memory;
     void **trap;
     PyObject *fail, *keep;
+    unsigned long long max_output, deadline;  /* what a call with the data alone uses */
 } MessageCall;
 
 enum { FAILED_CALL = 1, ALLOC_ZERO, INPUT_OUTSIDE, RESULT_ZERO, OUTPUT_TOO_LARGE, OUTPUT_OUTSIDE };
@@ -452,7 +599,7 @@ static int roundtrip(MessageCall *self, const char *in, uint64_t size, uint64_t 
     return 0;
 }
 
-/* (data: bytes, max_output: int, deadline_ticks: int) */
+/* (data: bytes, max_output: int, deadline_ticks: int), or (data) with the members' limits */
 static PyObject *MessageCall_call(MessageCall *self, PyObject *args, PyObject *kwargs) {
     Py_buffer in;
     (void)kwargs;
@@ -460,8 +607,11 @@ static PyObject *MessageCall_call(MessageCall *self, PyObject *args, PyObject *k
         PyErr_SetString(PyExc_RuntimeError, "MessageCall was not initialised");
         return NULL;
     }
-    unsigned long long max_output, ticks, fail_args[3] = {0, 0, 0};
-    if (!PyArg_ParseTuple(args, "y*KK", &in, &max_output, &ticks)) return NULL;
+    unsigned long long max_output = self->max_output, ticks = self->deadline, fail_args[3] = {0, 0, 0};
+    /* PERF: (data) alone takes the limits set once per instance (GuestInstance.request_call) */
+    if (PyTuple_GET_SIZE(args) == 1 ? !PyArg_ParseTuple(args, "y*", &in)
+                                    : !PyArg_ParseTuple(args, "y*KK", &in, &max_output, &ticks))
+        return NULL;
     uint64_t out_ptr = 0, out_len = 0;
     int code;
     self->epoch(self->context, ticks);
@@ -487,6 +637,12 @@ static void MessageCall_dealloc(MessageCall *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+static PyMemberDef MessageCall_members[] = {
+    {"max_output", T_ULONGLONG, offsetof(MessageCall, max_output), 0, "the output limit of a (data) call"},
+    {"deadline", T_ULONGLONG, offsetof(MessageCall, deadline), 0, "the epoch ticks of a (data) call"},
+    {NULL, 0, 0, 0, NULL},
+};
+
 static PyTypeObject MessageCallType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "mwhost.runtime._accel.MessageCall",
@@ -497,6 +653,7 @@ static PyTypeObject MessageCallType = {
     .tp_init = (initproc)MessageCall_init,
     .tp_dealloc = (destructor)MessageCall_dealloc,
     .tp_call = (ternaryfunc)MessageCall_call,
+    .tp_members = MessageCall_members,
 };
 
 /* ---------------------------------------------------------------- module */
@@ -504,6 +661,8 @@ static PyTypeObject MessageCallType = {
 static PyMethodDef methods[] = {
     {"environ_headers", (PyCFunction)(void (*)(void))environ_headers, METH_FASTCALL,
      "environ_headers(environ, names) -> list of (name, value)"},
+    {"header_entries", (PyCFunction)(void (*)(void))header_entries, METH_FASTCALL,
+     "header_entries(environ) -> HeaderEntries | None: the environ's headers packed once"},
     {"pack_request", (PyCFunction)(void (*)(void))pack_request, METH_FASTCALL,
      "pack_request(method, path, query, headers, remote_addr, scheme, ctx[, removed, added]) -> bytes | None"},
     {NULL, NULL, 0, NULL},
@@ -515,7 +674,7 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__accel(void) {
-    if (PyType_Ready(&MessageCallType) < 0) return NULL;
+    if (PyType_Ready(&MessageCallType) < 0 || PyType_Ready(&HeaderEntriesType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
     Py_INCREF(&MessageCallType);

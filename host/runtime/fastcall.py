@@ -215,7 +215,7 @@ class MessageCall:
     """
 
     __slots__ = ("_context", "_owners", "_alloc", "_handler", "_alloc_vals", "_vals",
-                 "_trap", "_trap_addr", "_memory")
+                 "_trap", "_trap_addr", "_memory", "max_output", "deadline")
 
     def __init__(self, context, alloc: wasmtime.Func, handler: wasmtime.Func,
                  memory: GuestMemory) -> None:
@@ -232,9 +232,14 @@ class MessageCall:
         self._trap = POINTER(ffi.wasm_trap_t)()
         self._trap_addr = _address(ctypes.addressof(self._trap))
         self._memory = memory
+        # what a call with the data alone uses (as the C MessageCall's members)
+        self.max_output = 0
+        self.deadline = 0
 
-    def __call__(self, data: bytes, max_output: int, deadline: int) -> bytes:
+    def __call__(self, data: bytes, max_output: int | None = None, deadline: int | None = None) -> bytes:
         # PERF: measured hot path; see the class docstring before splitting it up.
+        if max_output is None:
+            max_output, deadline = self.max_output, self.deadline
         context, trap, memory = self._context, self._trap, self._memory
         _set_epoch_deadline(context, deadline)
         size = len(data)

@@ -26,7 +26,7 @@ class GuestLog:
     """
 
     __slots__ = ("label", "budget", "used", "dropped", "_partial", "_first_stderr", "_tail_stderr",
-                 "_recent", "_extra")
+                 "_recent", "_extra", "clean")
 
     def __init__(self, label: str, budget: int, version: str = "") -> None:
         self.label = label
@@ -39,6 +39,9 @@ class GuestLog:
         self._first_stderr: str | None = None
         self._tail_stderr: list[str] = []
         self._recent: list[str] = []
+        # PERF: nothing logged, counted or kept since the last begin_call: the next call's
+        # begin_call and end_call have nothing to do (Stage.on_request skips them)
+        self.clean = True
 
     def begin_call(self) -> None:
         self.used = 0
@@ -46,6 +49,7 @@ class GuestLog:
         self._first_stderr = None
         self._tail_stderr = []
         self._recent = []
+        self.clean = True
 
     @property
     def recent(self) -> list[str]:
@@ -81,10 +85,12 @@ class GuestLog:
         """Count ``size`` bytes as dropped if they no longer fit this call's budget."""
         if self.used + size > self.budget:
             self.dropped += size
+            self.clean = False
             return True
         return False
 
     def _admit(self, size: int) -> bool:
+        self.clean = False
         if self.used + size > self.budget:
             self.dropped += size
             return False
@@ -92,6 +98,7 @@ class GuestLog:
         return True
 
     def _emit(self, level: int, source: str, data: bytes) -> None:
+        self.clean = False
         text = data.decode("utf-8", "replace").rstrip("\r\n").translate(_ESCAPE_CONTROLS)
         if source == "stderr":
             if self._first_stderr is None:

@@ -64,7 +64,10 @@ class WasmMiddleware:
         pipeline = self.holder.current
         if not pipeline.stages:
             return
-        if self.is_control_plane(req.path):
+        path = req.path
+        # PERF: is_control_plane's first checks inline; only a path it could route there calls it
+        if path.startswith(ADMIN_PREFIX) or ((path[1:2] == "/" or path.startswith(METRICS_PATH))
+                                             and self.is_control_plane(path)):
             # NOTE: the admin API and metrics are the control plane: no stage sees them, so a
             # broken or hostile stage can never lock operators out of a rollback. They have
             # their own token auth.
@@ -72,12 +75,12 @@ class WasmMiddleware:
         env = req.env
         # NOTE: the headers stay in the environ; the stages get them packed from it, and only
         # the names a stage edits are written back (falcon's header caches reset only then)
-        state = RequestState.from_environ(req.method, req.path, req.query_string, env,
-                                          req.remote_addr or "", req.scheme)
+        # PERF: RequestState.from_environ's constructor call made directly (no classmethod frame)
+        state = RequestState(req.method, path, req.query_string, None, req.remote_addr or "", req.scheme, env)
         traceparent = env.get("HTTP_TRACEPARENT")
         if traceparent:
             state.ctx["traceparent"] = traceparent  # W3C trace context, for guests and spans
-        setattr(req.context, _STATE, state)
+        req.context.mwhost = state  # NOTE: the attribute named _STATE (a constant: no setattr call)
         if self._log_context:
             REQUEST.set((state.request_id(), pipeline.generation))
         action = pipeline.on_request(state)
@@ -108,7 +111,17 @@ class WasmMiddleware:
         state = getattr(req.context, _STATE, None)
         if state is None:
             return
-        if state.ran:
+        ran = state.ran
+        if ran and not state.response_calls:
+            # PERF: no stage has a response phase to call (the common case, _response_phase's
+            # first branch written out): only the stages' response_headers to set
+            for _, response_headers in reversed(ran):
+                if response_headers:
+                    if len(response_headers) == 1 and response_headers[0][0] != "set-cookie":
+                        resp.set_header(*response_headers[0])  # PERF: _set_headers' one-header case
+                    else:
+                        _set_headers(resp, response_headers)
+        elif ran:
             self._response_phase(req, resp, state, not req_succeeded)
         if state.variants is not None:
             # a rollout's 5xx gate counts the final answer of every request it routed
@@ -127,12 +140,8 @@ class WasmMiddleware:
 
     def _response_phase(self, req: falcon.Request, resp: falcon.Response, state: RequestState,
                         is_error: bool = False) -> None:
-        if not state.response_calls:
-            # PERF: no stage has a response phase to call; only response_headers to set.
-            for _, response_headers in reversed(state.ran):
-                if response_headers:
-                    _set_headers(resp, response_headers)
-            return
+        """The response phase with at least one stage's mw_on_response to call (process_response
+        sets the stages' response_headers itself when none has one)."""
         before = list(resp.headers.items())
         if "content-type" not in resp.headers and _has_content(resp):
             # NOTE: falcon adds its default media type only when it serializes; show it now.

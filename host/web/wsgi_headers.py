@@ -24,6 +24,11 @@ _KEYS = _EnvironKeys()
 def write_environ_headers(env: dict, headers: list[tuple[str, str]], names: set[str]) -> None:
     """Make the environ's headers called ``names`` equal their values in ``headers``
     (repeated names joined with ", "; absent names removed). Other headers are untouched."""
+    if len(names) == 1 and len(headers) == 1 and headers[0][0] in names:
+        # PERF: one name edited, one value (add_header's case): nothing to group or remove
+        name, value = headers[0]
+        env[_KEYS[name]] = value
+        return
     # NOTE: one pass over ``headers`` and one join per name: linear in the number of headers.
     values: dict[str, list[str]] = {name: [] for name in names}
     for header, value in headers:

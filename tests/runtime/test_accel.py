@@ -149,7 +149,8 @@ def test_edits_on_a_lazy_state_give_what_edits_on_the_list_give(monkeypatch, edi
         action = Action(remove_headers=remove, set_headers=set_)
         lazy.apply(action)
         listed.apply(action)
-    assert lazy._headers is None  # still an overlay over the environ
+        assert lazy.pack(Codec()) == listed.pack(Codec())  # after each edit (packed entries reused)
+    assert lazy._headers is None or accel.ACCEL is None  # still an overlay (Python packs from a list)
     assert lazy.pack(Codec()) == listed.pack(Codec())
     written_lazy, written_listed = dict(environ), dict(environ)
     write_environ_headers(written_lazy, lazy.edited_headers(), lazy.edited_names)
@@ -162,3 +163,57 @@ def test_edits_on_a_lazy_state_give_what_edits_on_the_list_give(monkeypatch, edi
     for remove, set_ in edits:
         fresh.apply(Action(remove_headers=remove, set_headers=set_))
     assert fresh.pack(Codec()) == listed.pack(Codec())
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(headers=st.dictionaries(NAMES, LATIN1, max_size=40), data=st.data(),
+       added=st.lists(st.tuples(NAMES.map(str.lower), LATIN1), max_size=5),
+       content_type=st.sampled_from(["", "text/plain"]))
+def test_packed_entries_with_an_overlay_give_the_environs_bytes(native, headers, data, added, content_type):
+    """The environ's headers packed once (header_entries) and then cut by removed names and
+    extended by added pairs give the bytes the environ itself gives, and the codec's."""
+    environ = falcon.testing.create_environ(path="/p", headers=headers)
+    environ["CONTENT_TYPE"] = content_type
+    listed = environ_headers(environ)
+    names = sorted({name for name, _ in listed} | {"x-absent"})
+    removed = set(data.draw(st.lists(st.sampled_from(names), max_size=len(names))))
+    entries = native.header_entries(environ)
+    assert entries is not None
+    args = ("GET", "/p", "q", "10.0.0.1", "https", {"k": "v"})
+    from_environ = native.pack_request(*args[:3], environ, *args[3:], removed, list(added))
+    from_entries = native.pack_request(*args[:3], entries, *args[3:], removed, list(added))
+    kept = [pair for pair in listed if pair[0] not in removed] + list(added)
+    assert from_entries == from_environ == packed_by_codec(*args[:3], kept, *args[3:])
+    assert native.pack_request(*args[:3], entries, *args[3:]) == packed_by_codec(*args[:3], listed, *args[3:])
+
+
+@pytest.mark.parametrize("change", [
+    lambda env: env.update({"HTTP_X_NUMBER": 5}),
+    lambda env: env.update({"HTTP_X_\u00e9": "v"}),
+    lambda env: env.update({"HTTP_X_SURROGATE": "\udcff"}),
+    lambda env: env.update({7: "v"}),
+])
+def test_header_entries_hand_back_what_only_python_judges(native, change):
+    """header_entries answers None wherever pack_request would (and for an environ that is
+    not a plain dict): the state then keeps the environ and the Python path decides."""
+    environ = falcon.testing.create_environ(headers={"X-A": "1"})
+    change(environ)
+    assert native.header_entries(environ) is None
+    assert native.header_entries(type("Env", (dict,), {})(a="b")) is None
+
+
+def test_a_state_repacks_from_the_environ_after_an_http_wasm_stage_changed_it(native):
+    """Packed entries are this request's and only until an http-wasm stage edits the environ
+    (a buffered body's new content-length): the next pack reads the environ again."""
+    from mwhost.abi.messages import Action
+
+    environ = falcon.testing.create_environ(headers={"X-A": "1", "Transfer-Encoding": "chunked"})
+    state = RequestState.from_environ("GET", "/", "", environ, "", "http")
+    state.pack(Codec())
+    environ["CONTENT_LENGTH"] = "3"  # what httpwasm_stage._read_body does, with env_edited
+    state.env_edited = True
+    state.apply(Action(set_headers=[("x-b", "2")]))
+    expected = RequestState("GET", "/", "", environ_headers(environ), "", "http")
+    expected.apply(Action(set_headers=[("x-b", "2")]))
+    assert state.pack(Codec()) == expected.pack(Codec())
+    assert ("content-length", "3") in environ_headers(environ)

@@ -156,3 +156,32 @@ def test_close_is_idempotent_and_later_calls_fail_loudly():
     inst.close()
     with pytest.raises(GuestError, match="closed"):
         inst.on_request(REQUEST)
+
+
+def test_request_call_is_the_roundtrip_with_the_instances_limits():
+    """``request_call(data)`` (what Stage.on_request calls) answers as ``on_request`` and keeps
+    the instance's output limit and deadline."""
+    with instance(guest()) as inst:
+        assert inst.request_call(REQUEST) == inst.on_request(REQUEST)
+    with instance(guest(packed(16, 5000)), max_output_bytes=4096) as inst:
+        with pytest.raises(AbiError, match="5000 bytes exceeds"):
+            inst.request_call(REQUEST)
+    with instance(guest("(loop $l (br $l)) (i64.const 0)"), timeout_ms=50) as inst:
+        started = time.monotonic()
+        with pytest.raises(GuestTimeout):
+            inst.request_call(REQUEST)
+        assert time.monotonic() - started < (50 + 2 * TICK_MS + 50) / 1000
+
+
+def test_request_call_is_offered_only_while_open_and_without_fuel():
+    """An instance with fuel to refill per call offers no ``request_call`` (its caller takes
+    ``on_request``), nor does a closed one (whose ``on_request`` fails loudly)."""
+    module = GuestModule.from_bytes(default_runtime(), guest(), fuel=True)
+    with GuestInstance(module, Limits(fuel=1_000_000), "test@0") as fueled:
+        assert fueled.request_call is None
+    plain = instance(guest())
+    assert plain.request_call is not None
+    plain.close()
+    assert plain.request_call is None
+    with pytest.raises(GuestError, match="closed"):
+        plain.on_request(REQUEST)
