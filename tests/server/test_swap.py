@@ -31,7 +31,11 @@ def write_config(tmp_path, stages: list[tuple[str, bytes]]) -> str:
     lines = []
     for name, wasm in stages:
         (tmp_path / f"{name}.wasm").write_bytes(wasm)
-        lines += ["[[middleware]]", f'name = "{name}"', f'module = "{name}.wasm"', ""]
+        # NOTE: timeout_ms is wall time and this test starves its 4 workers on purpose (8
+        # clients, 50 swaps on 2 cores): with the default 100 ms a worker that got no core
+        # for 100 ms mid-call timed its trivial guest out (seen once, in a clean-clone run on a
+        # machine other jobs loaded). The test is about swaps, so its stages get a wider limit.
+        lines += ["[[middleware]]", f'name = "{name}"', f'module = "{name}.wasm"', "timeout_ms = 1000", ""]
     (tmp_path / "mwhost.toml").write_text("\n".join(lines))
     return str(tmp_path / "mwhost.toml")
 
