@@ -79,6 +79,9 @@ and `$MWHOST_FLEET_URL` override `url`.
   guest cannot hold a worker for long. The deadline is enforced with wasmtime's epoch
   interruption (a 10 ms tick), so a call is stopped between `timeout_ms` and
   `timeout_ms + 20` ms.
+  It is wall time: the ticker is a C thread that keeps time while a worker waits for a
+  core, so on a machine so overloaded that a worker gets no CPU for `timeout_ms`, even a
+  short call can be stopped (a `timeout` failure); raise `timeout_ms` there.
 - `max_memory_mb = 64`: far above what the examples use (Rust ~1 MiB, Go ~2 MiB per instance)
   and far below what would hurt the host; without a limit one guest could take 4 GiB.
 - `on_error = "fail_closed"`: a security stage that fails must not let requests through
