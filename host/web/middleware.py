@@ -118,7 +118,7 @@ class WasmMiddleware:
             for _, response_headers in reversed(ran):
                 if response_headers:
                     if len(response_headers) == 1 and response_headers[0][0] != "set-cookie":
-                        resp.set_header(*response_headers[0])  # PERF: _set_headers' one-header case
+                        resp.set_header(*response_headers[0])  # PERF: one header, nothing to group
                     else:
                         _set_headers(resp, response_headers)
         elif ran:
@@ -158,15 +158,8 @@ def _control_template(template: str | None) -> bool:
 
 
 def _set_headers(resp: falcon.Response, headers: list) -> None:
-    """ABI ``set_headers`` on a falcon response: each name replaced by all its listed values."""
-    if len(headers) == 1:
-        # PERF: one header (add_header's case): no grouping to do
-        name, value = headers[0]
-        if name == "set-cookie":
-            resp.append_header(name, value)
-        else:
-            resp.set_header(name, value)
-        return
+    """ABI ``set_headers`` on a falcon response: each name replaced by all its listed values.
+    (``process_response`` sets one non-Set-Cookie header itself, the common case.)"""
     for name, values in _grouped(resp, headers).items():
         resp.set_header(name, ", ".join(values))
 
