@@ -7,8 +7,8 @@ Two implementations with the same behaviour, chosen when a runtime starts tickin
   accelerator) that calls ``wasmtime_engine_increment_epoch(engine)`` every tick. No Python
   runs on a tick, so a tick never takes the GIL from a request. Measured (issue 13, round 4,
   bench/results/issue13_round4/): a Python ticker thread costs a request with three stages
-  ~3.4 us in-process (its wake-ups take the GIL whenever a guest call releases it, and the
-  call then waits to get it back) and 3-6 us of its own CPU per request in a loaded worker.
+  2.3-3.4 us in-process (its wake-ups take the GIL whenever a guest call releases it, and
+  the call then waits to get it back) and ~3 us of its own CPU per request in a loaded worker.
   (A POSIX timer with ``SIGEV_THREAD`` was tried too: glibc starts a new thread for every
   expiry, which cost as much CPU as the Python thread.)
 - ``ThreadTicker``: a Python daemon thread, when the extension was not built or with
