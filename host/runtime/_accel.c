@@ -25,9 +25,10 @@
  *       pipeline.environ.environ_headers's list, made in C: ``names`` is its key -> name
  *       dict (a dict subclass whose __missing__ fills it), looked up the same way.
  *
- *   MessageCall(call, size, data, epoch, context, alloc, handler, memory, trap, fail, keep)
+ *   MessageCall(call, size, data, epoch, context, alloc, handler, memory, trap, fail, keep[, deadline])
  *       .__call__(data, max_output, deadline_ticks) -> bytes, or .__call__(data) with the
- *       members ``max_output`` and ``deadline`` (0 until set)
+ *       members ``max_output`` and ``deadline`` (0 until set); ``releases`` counts the calls
+ *       that gave up the GIL, ``deadline`` (the constructor's) is the store's EpochDeadline
  *       fastcall.MessageCall's roundtrip (epoch deadline, mw_alloc, bounds checks, copy in,
  *       the handler, bounds checks, copy out) with the wasmtime C functions' addresses
  *       (taken from the library wasmtime-py loaded). On any failure it calls
@@ -35,15 +36,36 @@
  *       messages and types live in one place (fastcall.py). ``keep`` holds the objects
  *       whose memory the addresses point into.
  *
- * NOTE: the GIL is released around the roundtrip's guest calls, as ctypes and cffi do, so the
- * epoch ticker thread can interrupt a guest that never returns and the worker's other
- * threads run meanwhile.
+ *   EpochDeadline(set_callback, error_new, store, message, ticks)
+ *       Registers this module's epoch-deadline callback on a wasmtime store (the addresses of
+ *       ``wasmtime_store_epoch_deadline_callback`` and ``wasmtime_error_new``, and of the
+ *       ``wasmtime_store_t``). At a deadline with no ticks left (the state between calls, so
+ *       every other path calling into that store) the callback fails the call with a
+ *       ``wasmtime_error_t`` saying ``message`` (fastcall.py reports it as a GuestTimeout).
+ *       A MessageCall given it keeps the GIL through a short call (below) while ``ticks``,
+ *       the store's engine's TickSwitch, says ``keep_gil``.
+ *
+ *   TickSwitch().keep_gil
+ *       One engine's switch, set by ticker.py while C ticker threads alone tick that engine
+ *       (a tick then needs no GIL).
+ *
+ * NOTE: the GIL and the guest call. A guest that loops until its deadline must not stall the
+ * worker's other threads, so the GIL has to go at some point; but every release under
+ * gthread hands the GIL to another thread and the call then waits to get it back (+8 us per
+ * stage call, bench/REPORT.md). So, where the C ticker ticks (keep_gil), a call keeps the
+ * GIL and sets its epoch deadline one tick ahead; at that tick the callback (on the calling
+ * thread, inside the guest) releases the GIL and lets the call run on for its remaining ticks;
+ * the call takes the GIL back when the guest returns. A short call never releases it. Else
+ * (a Python ticker thread, which a call holding the GIL would stop, or no EpochDeadline) the
+ * GIL is released around the whole roundtrip, as ctypes and cffi do.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---------------------------------------------------------------- msgpack writer */
@@ -504,6 +526,130 @@ typedef size_t (*memory_size_fn)(void *context, void *memory);
 typedef uint8_t *(*memory_data_fn)(void *context, void *memory);
 typedef void (*set_epoch_fn)(void *context, uint64_t ticks);
 
+/* ---------------------------------------------------------------- the epoch deadline */
+
+typedef void *(*error_new_fn)(const char *message);
+typedef void *(*deadline_callback_fn)(void *context, void *env, uint64_t *delta, uint8_t *kind);
+typedef void (*set_deadline_callback_fn)(void *store, deadline_callback_fn callback, void *env,
+                                         void (*finalizer)(void *));
+
+#define UPDATE_DEADLINE_CONTINUE 0  /* wasmtime_update_deadline_kind_t: go on with the new deadline */
+
+/* One store's deadline state, shared by the store's callback and its Python owner (each
+ * holds a reference; the last one frees it, with no Python API: the store may be deleted
+ * from a ctypes call, without the GIL). Used by one call at a time, on the calling thread. */
+typedef struct {
+    int refs;
+    error_new_fn error_new;
+    uint64_t remaining;       /* ticks the current call has beyond its deadline; 0: it is real */
+    int holds_gil;            /* the current call holds the GIL (a MessageCall keeping it) */
+    PyThreadState *released;  /* the thread state the callback released the GIL from, or NULL */
+    char message[128];
+} Deadline;
+
+static void deadline_unref(void *env) {
+    Deadline *deadline = env;
+    if (__atomic_sub_fetch(&deadline->refs, 1, __ATOMIC_ACQ_REL) == 0) free(deadline);
+}
+
+/* wasmtime calls this on the thread running the guest when the store's epoch deadline is
+ * reached: fail the call at the real deadline, else (once per call, the first tick of a
+ * MessageCall keeping the GIL) give up the GIL and go on for the remaining ticks. */
+static void *on_epoch_deadline(void *context, void *env, uint64_t *delta, uint8_t *kind) {
+    Deadline *deadline = env;
+    (void)context;
+    if (deadline->remaining == 0) return deadline->error_new(deadline->message);
+    if (deadline->holds_gil) {
+        deadline->holds_gil = 0;
+        deadline->released = PyEval_SaveThread();  /* MessageCall_call restores it */
+    }
+    *delta = deadline->remaining;
+    deadline->remaining = 0;
+    *kind = UPDATE_DEADLINE_CONTINUE;
+    return NULL;
+}
+
+/* One engine's switch: whether a call into its stores may keep the GIL (ticker.py sets it while
+ * C ticker threads alone tick that engine: a tick then needs no GIL). */
+typedef struct {
+    PyObject_HEAD
+    char keep_gil;  /* T_BOOL */
+} TickSwitch;
+
+static PyMemberDef TickSwitch_members[] = {
+    {"keep_gil", T_BOOL, offsetof(TickSwitch, keep_gil), 0, "calls into the engine's stores may keep the GIL"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject TickSwitchType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mwhost.runtime._accel.TickSwitch",
+    .tp_basicsize = sizeof(TickSwitch),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "One engine's switch: keep_gil while C ticker threads alone tick it (ticker.py).",
+    .tp_new = PyType_GenericNew,
+    .tp_members = TickSwitch_members,
+};
+
+typedef struct {
+    PyObject_HEAD
+    Deadline *deadline;
+    PyObject *ticks;  /* the engine's TickSwitch */
+} EpochDeadline;
+
+static int EpochDeadline_init(EpochDeadline *self, PyObject *args, PyObject *kwargs) {
+    PyObject *set_callback, *error_new, *store, *ticks;
+    const char *message;
+    Py_ssize_t message_len;
+    (void)kwargs;
+    if (self->deadline != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "EpochDeadline is registered already");
+        return -1;
+    }
+    if (!PyArg_ParseTuple(args, "OOOs#O!:EpochDeadline", &set_callback, &error_new, &store, &message, &message_len,
+                          &TickSwitchType, &ticks))
+        return -1;
+    set_deadline_callback_fn set = (set_deadline_callback_fn)PyLong_AsVoidPtr(set_callback);
+    error_new_fn new_error = (error_new_fn)PyLong_AsVoidPtr(error_new);
+    void *store_ptr = PyLong_AsVoidPtr(store);
+    if (PyErr_Occurred()) return -1;
+    if (!set || !new_error || !store_ptr) {
+        PyErr_SetString(PyExc_ValueError, "EpochDeadline needs non-null addresses");
+        return -1;
+    }
+    Deadline *deadline = calloc(1, sizeof *deadline);
+    if (deadline == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    deadline->refs = 2;  /* this object and the store's callback */
+    deadline->error_new = new_error;
+    snprintf(deadline->message, sizeof deadline->message, "%s", message);
+    self->deadline = deadline;
+    self->ticks = Py_NewRef(ticks);
+    set(store_ptr, on_epoch_deadline, deadline, deadline_unref);
+    return 0;
+}
+
+static void EpochDeadline_dealloc(EpochDeadline *self) {
+    if (self->deadline != NULL) deadline_unref(self->deadline);
+    Py_XDECREF(self->ticks);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject EpochDeadlineType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mwhost.runtime._accel.EpochDeadline",
+    .tp_basicsize = sizeof(EpochDeadline),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "One store's epoch-deadline callback (see the module docstring).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)EpochDeadline_init,
+    .tp_dealloc = (destructor)EpochDeadline_dealloc,
+};
+
+/* ---------------------------------------------------------------- the message call */
+
 typedef struct {
     PyObject_HEAD
     call_unchecked_fn call;
@@ -512,8 +658,11 @@ typedef struct {
     set_epoch_fn epoch;
     void *context, *alloc, *handler, *memory;
     void **trap;
-    PyObject *fail, *keep;
-    unsigned long long max_output, deadline;  /* what a call with the data alone uses */
+    PyObject *fail, *keep, *deadline_owner;
+    Deadline *deadline;  /* the store's, or NULL: then every call releases the GIL */
+    TickSwitch *ticks;   /* its engine's switch (held by deadline_owner) */
+    unsigned long long max_output, deadline_ticks;  /* what a call with the data alone uses */
+    unsigned long long releases;  /* calls that gave up the GIL (tests and benchmarks read it) */
 } MessageCall;
 
 enum { FAILED_CALL = 1, ALLOC_ZERO, INPUT_OUTSIDE, RESULT_ZERO, OUTPUT_TOO_LARGE, OUTPUT_OUTSIDE };
@@ -536,16 +685,25 @@ static void *address(PyObject *value) {
 
 static int MessageCall_init(MessageCall *self, PyObject *args, PyObject *kwargs) {
     PyObject *call, *size, *data, *epoch, *context, *alloc, *handler, *memory, *trap, *fail, *keep;
+    PyObject *deadline = Py_None;
     (void)kwargs;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOO:MessageCall", &call, &size, &data, &epoch, &context,
-                          &alloc, &handler, &memory, &trap, &fail, &keep))
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOO|O:MessageCall", &call, &size, &data, &epoch, &context,
+                          &alloc, &handler, &memory, &trap, &fail, &keep, &deadline))
         return -1;
     if (!PyCallable_Check(fail)) {
         PyErr_SetString(PyExc_TypeError, "MessageCall's fail must be callable");
         return -1;
     }
+    if (deadline != Py_None && (!Py_IS_TYPE(deadline, &EpochDeadlineType)
+                                || ((EpochDeadline *)deadline)->deadline == NULL)) {
+        PyErr_SetString(PyExc_TypeError, "MessageCall's deadline must be a registered EpochDeadline or None");
+        return -1;
+    }
     Py_XSETREF(self->fail, Py_NewRef(fail));
     Py_XSETREF(self->keep, Py_NewRef(keep));
+    Py_XSETREF(self->deadline_owner, Py_NewRef(deadline));
+    self->deadline = deadline == Py_None ? NULL : ((EpochDeadline *)deadline)->deadline;
+    self->ticks = deadline == Py_None ? NULL : (TickSwitch *)((EpochDeadline *)deadline)->ticks;
     self->call = (call_unchecked_fn)address(call);
     self->size = (memory_size_fn)address(size);
     self->data = (memory_data_fn)address(data);
@@ -607,22 +765,38 @@ static PyObject *MessageCall_call(MessageCall *self, PyObject *args, PyObject *k
         PyErr_SetString(PyExc_RuntimeError, "MessageCall was not initialised");
         return NULL;
     }
-    unsigned long long max_output = self->max_output, ticks = self->deadline, fail_args[3] = {0, 0, 0};
+    unsigned long long max_output = self->max_output, ticks = self->deadline_ticks, fail_args[3] = {0, 0, 0};
     /* PERF: (data) alone takes the limits set once per instance (GuestInstance.request_call) */
     if (PyTuple_GET_SIZE(args) == 1 ? !PyArg_ParseTuple(args, "y*", &in)
                                     : !PyArg_ParseTuple(args, "y*KK", &in, &max_output, &ticks))
         return NULL;
     uint64_t out_ptr = 0, out_len = 0;
     int code;
-    self->epoch(self->context, ticks);
-    /* NOTE: one GIL release for the whole roundtrip (both guest calls and the copy in,
-     * which reads the bytes object ``in`` keeps alive), not one per guest call: a release
-     * lets another thread take the GIL and this call waits until it gives it back (under
-     * gthread: +8 us per stage call, bench/REPORT.md section 2); the failure, which runs
-     * Python, is raised after the GIL is back. */
-    Py_BEGIN_ALLOW_THREADS
-    code = roundtrip(self, in.buf, (uint64_t)in.len, max_output, &out_ptr, &out_len, fail_args);
-    Py_END_ALLOW_THREADS
+    Deadline *deadline = self->deadline;
+    if (deadline != NULL && self->ticks->keep_gil && ticks > 1) {
+        /* PERF: keep the GIL; the callback gives it up at the first tick (module docstring) */
+        deadline->remaining = ticks - 1;
+        deadline->holds_gil = 1;
+        deadline->released = NULL;
+        self->epoch(self->context, 1);
+        code = roundtrip(self, in.buf, (uint64_t)in.len, max_output, &out_ptr, &out_len, fail_args);
+        if (deadline->released != NULL) {
+            PyEval_RestoreThread(deadline->released);
+            deadline->released = NULL;
+            self->releases++;
+        }
+        deadline->holds_gil = 0;
+        deadline->remaining = 0;  /* any other call into this store: its deadline is real */
+    } else {
+        self->epoch(self->context, ticks);
+        self->releases++;
+        /* NOTE: one GIL release for the whole roundtrip (both guest calls and the copy in,
+         * which reads the bytes object ``in`` keeps alive), not one per guest call; the
+         * failure, which runs Python, is raised after the GIL is back. */
+        Py_BEGIN_ALLOW_THREADS
+        code = roundtrip(self, in.buf, (uint64_t)in.len, max_output, &out_ptr, &out_len, fail_args);
+        Py_END_ALLOW_THREADS
+    }
     PyObject *result;
     if (code) result = failure(code, fail_args[0], fail_args[1], fail_args[2]);
     else result = PyBytes_FromStringAndSize((const char *)self->data(self->context, self->memory) + out_ptr,
@@ -634,12 +808,14 @@ static PyObject *MessageCall_call(MessageCall *self, PyObject *args, PyObject *k
 static void MessageCall_dealloc(MessageCall *self) {
     Py_XDECREF(self->fail);
     Py_XDECREF(self->keep);
+    Py_XDECREF(self->deadline_owner);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static PyMemberDef MessageCall_members[] = {
     {"max_output", T_ULONGLONG, offsetof(MessageCall, max_output), 0, "the output limit of a (data) call"},
-    {"deadline", T_ULONGLONG, offsetof(MessageCall, deadline), 0, "the epoch ticks of a (data) call"},
+    {"deadline", T_ULONGLONG, offsetof(MessageCall, deadline_ticks), 0, "the epoch ticks of a (data) call"},
+    {"releases", T_ULONGLONG, offsetof(MessageCall, releases), READONLY, "calls that gave up the GIL"},
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -674,12 +850,26 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__accel(void) {
-    if (PyType_Ready(&MessageCallType) < 0 || PyType_Ready(&HeaderEntriesType) < 0) return NULL;
+    if (PyType_Ready(&MessageCallType) < 0 || PyType_Ready(&HeaderEntriesType) < 0
+            || PyType_Ready(&EpochDeadlineType) < 0 || PyType_Ready(&TickSwitchType) < 0)
+        return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
     Py_INCREF(&MessageCallType);
     if (PyModule_AddObject(m, "MessageCall", (PyObject *)&MessageCallType) < 0) {
         Py_DECREF(&MessageCallType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&EpochDeadlineType);
+    if (PyModule_AddObject(m, "EpochDeadline", (PyObject *)&EpochDeadlineType) < 0) {
+        Py_DECREF(&EpochDeadlineType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&TickSwitchType);
+    if (PyModule_AddObject(m, "TickSwitch", (PyObject *)&TickSwitchType) < 0) {
+        Py_DECREF(&TickSwitchType);
         Py_DECREF(m);
         return NULL;
     }

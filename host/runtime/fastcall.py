@@ -27,10 +27,16 @@ _U64 = 0xFFFF_FFFF_FFFF_FFFF
 #: call's deadline (host/runtime/wasi.py); the call path reports it as a GuestTimeout
 DEADLINE_TRAP = "mwhost: the guest asked to wait past its call's deadline"
 
+#: the message of the error our epoch-deadline callback fails a call with at its real
+#: deadline (``_accel.EpochDeadline``); reported as the GuestTimeout an epoch interrupt is
+EPOCH_DEADLINE_ERROR = "mwhost: the guest reached its call's epoch deadline"
+_INTERRUPTED = "the guest ran past its time limit and was interrupted"
+
 # NOTE: the hot entry points go through cffi (ABI mode, over the very library wasmtime-py
 # loaded), which costs ~0.55 us per call against ~0.9 us for ctypes; everything else stays
 # on wasmtime-py's ctypes bindings. cffi releases the GIL during each call, as ctypes does,
-# so the epoch ticker can interrupt a guest that never returns.
+# so the epoch ticker can interrupt a guest that never returns (the C MessageCall keeps it
+# through short calls where it can: host/runtime/_accel.c).
 _cffi = cffi.FFI()
 _cffi.cdef("""
     void *wasmtime_func_call_unchecked(void *context, void *func, void *args_and_results,
@@ -39,6 +45,8 @@ _cffi.cdef("""
     uint8_t *wasmtime_memory_data(void *context, void *memory);
     void wasmtime_context_set_epoch_deadline(void *context, uint64_t ticks_beyond_current);
     void *wasmtime_context_set_fuel(void *context, uint64_t fuel);
+    void wasmtime_store_epoch_deadline_callback(void *store, void *func, void *env, void *finalizer);
+    void *wasmtime_error_new(const char *message);
 """)
 _lib = _cffi.dlopen(ffi.dll._name)
 _call_unchecked = _lib.wasmtime_func_call_unchecked
@@ -83,7 +91,7 @@ def _raise_failure(error, trap: "ctypes._Pointer[ffi.wasm_trap_t]") -> None:
         ctypes.memset(ctypes.addressof(trap), 0, ctypes.sizeof(trap))
         code = trap_obj.trap_code
         if code == wasmtime.TrapCode.INTERRUPT:
-            raise GuestTimeout("the guest ran past its time limit and was interrupted")
+            raise GuestTimeout(_INTERRUPTED)
         if code == wasmtime.TrapCode.OUT_OF_FUEL:
             raise GuestOutOfFuel("the guest used up its fuel for this call")
         message = trap_obj.message
@@ -97,9 +105,12 @@ def _raise_failure(error, trap: "ctypes._Pointer[ffi.wasm_trap_t]") -> None:
 
 
 def _raise_if_deadline(message: str) -> None:
-    """A trap from our own poll_oneoff (a wait past the deadline) is a timeout, not a trap."""
+    """A trap from our own poll_oneoff (a wait past the deadline) or the error of our epoch
+    callback (a call past its deadline) is a timeout, not a trap."""
     if DEADLINE_TRAP in message:
         raise GuestTimeout("the guest waited in a host call past its time limit and was stopped")
+    if EPOCH_DEADLINE_ERROR in message:
+        raise GuestTimeout(_INTERRUPTED)
 
 
 def _trap_summary(message: str) -> str:
@@ -303,9 +314,32 @@ def _function_address(name: str) -> int:
     return int(_cffi.cast("uintptr_t", _cffi.addressof(_lib, name)))
 
 
-def message_call(context, alloc: wasmtime.Func, handler: wasmtime.Func, memory: GuestMemory):
+def epoch_deadline(store: wasmtime.Store, switch):
+    """Register the accelerator's epoch-deadline callback on ``store`` (before any guest call
+    in it): the ``_accel.EpochDeadline`` a C ``MessageCall`` needs to keep the GIL through
+    short calls while ``switch`` (the engine's ``ticker.tick_switch``) allows it, or None
+    without the accelerator (the store then traps at its deadline).
+
+    NOTE: with the callback every call into the store still ends at its deadline, whichever
+    path made it (RawFunc, wasmtime-py's checked calls, the Python MessageCall): the callback
+    fails it with ``EPOCH_DEADLINE_ERROR``, reported as the interrupt's GuestTimeout."""
+    native = accel.ACCEL
+    if native is None or switch is None:
+        return None
+    return native.EpochDeadline(
+        _function_address("wasmtime_store_epoch_deadline_callback"), _function_address("wasmtime_error_new"),
+        ctypes.cast(store.ptr(), c_void_p).value, EPOCH_DEADLINE_ERROR.encode(), switch)
+
+
+def is_epoch_deadline(message: str) -> bool:
+    """Whether a wasmtime error's text is our epoch callback's failure (a call past its deadline)."""
+    return EPOCH_DEADLINE_ERROR in message
+
+
+def message_call(context, alloc: wasmtime.Func, handler: wasmtime.Func, memory: GuestMemory, deadline=None):
     """The roundtrip ``(data, max_output, deadline) -> bytes`` for one export: in C when the
-    accelerator is built (and not switched off), else ``MessageCall``."""
+    accelerator is built (and not switched off), else ``MessageCall``. ``deadline`` is the
+    store's ``epoch_deadline``: with it the C roundtrip keeps the GIL through short calls."""
     native = accel.ACCEL
     if native is None:
         return MessageCall(context, alloc, handler, memory)
@@ -315,4 +349,4 @@ def message_call(context, alloc: wasmtime.Func, handler: wasmtime.Func, memory: 
         _function_address("wasmtime_memory_data"), _function_address("wasmtime_context_set_epoch_deadline"),
         address_of(context), ctypes.addressof(alloc._func), ctypes.addressof(handler._func),
         ctypes.addressof(memory._owner._memory), ctypes.addressof(trap),
-        functools.partial(_raise_call_failure, trap), (alloc, handler, memory, trap))
+        functools.partial(_raise_call_failure, trap), (alloc, handler, memory, trap), deadline)

@@ -13,7 +13,7 @@ from time import monotonic_ns
 import wasmtime
 
 from ..errors import GuestError, GuestLoadError
-from .fastcall import GuestMemory, RawFunc, _trap_summary
+from .fastcall import GuestMemory, RawFunc, _trap_summary, is_epoch_deadline
 from .httpwasm import Exchange, HttpState
 from .instance import GuestInstance
 from .limits import Limits
@@ -89,6 +89,8 @@ class HttpWasmInstance(GuestInstance):
         except wasmtime.Trap as err:
             raise GuestError(f"_start trapped: {_trap_summary(err.message or '')}") from err
         except wasmtime.WasmtimeError as err:
+            if is_epoch_deadline(str(err)):  # the store's epoch callback ended it: an interrupt
+                raise GuestError("_start trapped: interrupt") from err
             raise GuestError(f"_start failed: {_trap_summary(str(err))}") from err
 
     @property

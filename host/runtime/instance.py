@@ -8,11 +8,13 @@ import wasmtime
 
 from ..abi import ABI_VERSION
 from ..errors import AbiError, GuestError, GuestLoadError, ModuleRefused
-from .fastcall import GuestMemory, RawFunc, message_call, set_epoch_deadline, set_fuel, store_context
+from .fastcall import (GuestMemory, RawFunc, epoch_deadline, message_call, set_epoch_deadline, set_fuel,
+                       store_context)
 from .guestlog import GuestLog
 from .limits import Limits
 from .module import GuestModule
 from .stores import StoreState
+from .ticker import tick_switch
 
 
 #: the least time an instance gets to start (``_initialize`` and ``mw_init``), in milliseconds
@@ -28,7 +30,7 @@ class GuestInstance:
 
     __slots__ = ("module", "limits", "log", "_store", "_context", "_memory", "_alloc",
                  "_on_request", "_on_response", "_init", "_deadline", "_start_ms", "_state", "_call_clock",
-                 "_runtime", "_max_output", "_fuel", "closed", "request_call", "__weakref__")
+                 "_runtime", "_max_output", "_fuel", "_epoch", "closed", "request_call", "__weakref__")
 
     def __init__(self, module: GuestModule, limits: Limits, label: str) -> None:
         runtime = module.runtime
@@ -54,8 +56,12 @@ class GuestInstance:
         # instance is open and needs no per-call work besides its log's (no fuel to refill,
         # no guest clock to start); None otherwise: then call ``on_request``
         self.request_call = None
+        self._epoch = None
         runtime.track(self)
         try:
+            # NOTE: before any guest code runs in the store: from now on every call into it
+            # ends at its deadline through the callback (fastcall.epoch_deadline)
+            self._epoch = epoch_deadline(self._store, tick_switch(module.flavour.engine))
             self._store.set_limits(memory_size=limits.max_memory_bytes)
             if module.needs_wasi:
                 self._store.set_wasi(self._wasi_config())
@@ -85,13 +91,15 @@ class GuestInstance:
         context = self._context
         self._memory = GuestMemory(context, exports["memory"])
         self._alloc = RawFunc(context, exports["mw_alloc"], 1)
-        self._on_request = message_call(context, exports["mw_alloc"], exports["mw_on_request"], self._memory)
+        self._on_request = message_call(context, exports["mw_alloc"], exports["mw_on_request"], self._memory,
+                                        self._epoch)
         self._on_request.max_output = self._max_output
         self._on_request.deadline = self._deadline
         if not self._fuel and self._call_clock is None:
             self.request_call = self._on_request
         names = self.module.exports
-        self._on_response = (message_call(context, exports["mw_alloc"], exports["mw_on_response"], self._memory)
+        self._on_response = (message_call(context, exports["mw_alloc"], exports["mw_on_response"], self._memory,
+                                          self._epoch)
                              if "mw_on_response" in names else None)
         self._init = RawFunc(context, exports["mw_init"], 2) if "mw_init" in names else None
         self._enter(start=True)

@@ -15,6 +15,11 @@ Two implementations with the same behaviour, chosen when a runtime starts tickin
   ``MWHOST_THREAD_TICKER=1``.
 
 Neither survives ``fork``: ``Runtime.ensure_ticker`` starts a new one in a forked child.
+
+Which tickers run also decides how a guest call treats the GIL (host/runtime/_accel.c): while
+only C tickers tick an engine, the accelerator's call into its stores keeps the GIL through a
+short call and gives it up at the first tick; a Python ticker needs the GIL to tick, so while
+one ticks the engine (or none does) every call releases the GIL for its whole roundtrip.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import ctypes
 import logging
 import os
 import threading
+import weakref
 
 import wasmtime
 from wasmtime import _ffi as ffi
@@ -31,6 +37,10 @@ try:
     from . import _ticker
 except ImportError:  # NOTE: built by pip install with the machine's C compiler; optional
     _ticker = None
+try:
+    from . import _accel  # NOTE: its GIL switch only; accel.py decides whether calls use it
+except ImportError:
+    _accel = None
 
 logger = logging.getLogger("mwhost.runtime")
 
@@ -41,11 +51,81 @@ TICK_MS = 10
 THREAD_TICKER_ENV = "MWHOST_THREAD_TICKER"
 
 
+class _Ticking:
+    """Which tickers tick one engine in this process, and so whether a call into its stores may
+    keep the GIL: only while C tickers alone tick it (its ``switch``, read by the C call)."""
+
+    __slots__ = ("native", "threads", "switch")
+
+    def __init__(self) -> None:
+        self.native = 0
+        self.threads = 0
+        self.switch = _accel.TickSwitch() if _accel is not None else None
+
+    @property
+    def keeps_gil(self) -> bool:
+        return self.native > 0 and self.threads == 0
+
+    def count(self, native: bool, delta: int) -> None:
+        with _lock:
+            if native:
+                self.native += delta
+            else:
+                self.threads += delta
+            self._publish()
+
+    def forget(self) -> None:
+        self.native = self.threads = 0
+        self._publish()
+
+    def _publish(self) -> None:
+        if self.switch is not None:
+            self.switch.keep_gil = self.keeps_gil
+
+
+_lock = threading.Lock()
+_engines: "weakref.WeakKeyDictionary[wasmtime.Engine, _Ticking]" = weakref.WeakKeyDictionary()
+
+
+def _ticking(engine: wasmtime.Engine) -> _Ticking:
+    with _lock:
+        made = _engines.get(engine)
+        if made is None:
+            made = _engines[engine] = _Ticking()
+        return made
+
+
+def tick_switch(engine: wasmtime.Engine):
+    """The engine's ``_accel.TickSwitch`` (None without the accelerator): a store's
+    ``fastcall.epoch_deadline`` reads it to know whether its calls may keep the GIL."""
+    return _ticking(engine).switch
+
+
+def keeps_gil(engine: wasmtime.Engine) -> bool:
+    """Whether a call into ``engine``'s stores may keep the GIL: C tickers alone tick it."""
+    return _ticking(engine).keeps_gil
+
+
+def _forget_parent_tickers() -> None:
+    """In a forked child no ticker thread came along: nothing ticks until a new one starts."""
+    global _lock
+    _lock = threading.Lock()
+    for ticking in list(_engines.values()):
+        ticking.forget()
+
+
+os.register_at_fork(after_in_child=_forget_parent_tickers)
+
+
 class ThreadTicker:
     """Advances ``engine``'s epoch from a Python daemon thread (the portable fallback)."""
 
     def __init__(self, engine: wasmtime.Engine) -> None:
         self._stop = threading.Event()
+        self._pid = os.getpid()
+        # NOTE: counted before the thread starts: no call into the engine keeps the GIL now
+        self._ticking = _ticking(engine)
+        self._ticking.count(native=False, delta=1)
         threading.Thread(target=self._run, args=(engine, self._stop), name="mwhost-epoch", daemon=True).start()
 
     @staticmethod
@@ -55,6 +135,8 @@ class ThreadTicker:
             engine.increment_epoch()
 
     def stop(self) -> None:
+        if not self._stop.is_set() and self._pid == os.getpid():  # a parent's ticker is not counted here
+            self._ticking.count(native=False, delta=-1)
         self._stop.set()
 
 
@@ -69,13 +151,23 @@ class NativeTicker:
     def __init__(self, engine: wasmtime.Engine) -> None:
         address = ctypes.cast(engine.ptr(), ctypes.c_void_p).value
         self._ticker = _ticker.Ticker(_INCREMENT, address, TICK_MS * 1_000_000, engine)
+        self._ticking = _ticking(engine)
+        self._ticking.count(native=True, delta=1)
 
     @property
     def running(self) -> bool:
         return self._ticker.running
 
     def stop(self) -> None:
+        if self._ticker.running:  # NOTE: False in a forked child, whose count never had it
+            self._ticking.count(native=True, delta=-1)
         self._ticker.stop()
+
+    def __del__(self) -> None:
+        # NOTE: a dropped ticker stops ticking (the C object's dealloc): uncount it too, so no
+        # call keeps the GIL where nothing would tick it free
+        if getattr(self, "_ticking", None) is not None:
+            self.stop()
 
 
 def start_ticker(engine: wasmtime.Engine):
