@@ -200,11 +200,12 @@ def test_a_looping_guest_is_interrupted_at_its_deadline_keeping_the_gil(native_r
 
 
 def test_a_second_thread_gets_the_gil_within_ticks_of_a_looping_call(native_runtime):
-    """While a kept-GIL call loops for 500 ms, a second Python thread never waits for the GIL
-    much longer than the first tick (measured: its longest stall is under 5 ticks)."""
+    """While a kept-GIL call loops for 500 ms, a second Python thread waits for the GIL about
+    the first tick only (measured 17-28 ms at load 10 on 2 cores; asserted under 10 ticks,
+    against the whole 500 ms were the GIL kept through the loop)."""
     with make(native_runtime, guest(LOOP), timeout_ms=500) as instance, GilWatch() as watch:
         started, ended = timed_timeout(instance.request_call, 500)
-        assert watch.longest_stall(started, ended) < 5 * TICK_MS / 1000
+        assert watch.longest_stall(started, ended) < 10 * TICK_MS / 1000
         assert instance._on_request.releases == 1
 
 
@@ -214,7 +215,7 @@ def test_a_second_thread_runs_through_a_looping_call_with_the_python_ticker(thre
     each tick waits for the GIL the spinning thread holds, up to the 5 ms switch interval)."""
     with make(thread_runtime, guest(LOOP), timeout_ms=300) as instance, GilWatch() as watch:
         started, ended = timed_timeout(instance.request_call, 300, allowed_ms=2 * 300 + 200)
-        assert watch.longest_stall(started, ended) < 5 * TICK_MS / 1000
+        assert watch.longest_stall(started, ended) < 10 * TICK_MS / 1000
         assert instance._on_request.releases == 1
 
 
