@@ -111,13 +111,14 @@ class GilWatch:
 
 
 def timed_timeout(call, timeout_ms: int, allowed_ms: int | None = None) -> tuple[float, float]:
-    """Run ``call``, which must end as GuestTimeout within ``allowed_ms`` (by default the
-    timeout, two ticks and 200 ms for a loaded machine); returns its start and end."""
+    """Run ``call``, which must end as GuestTimeout within ``allowed_ms``; returns its start and
+    end. By default twice the timeout and 200 ms: on a loaded machine each of a long
+    timeout's ticks comes late (a 500 ms loop measured 908 ms at load 10), as before."""
     started = time.monotonic()
     with pytest.raises(GuestTimeout, match="time limit"):
         call(REQUEST)
     ended = time.monotonic()
-    assert ended - started < (allowed_ms or timeout_ms + 2 * TICK_MS + 200) / 1000
+    assert ended - started < (allowed_ms or 2 * timeout_ms + 200) / 1000
     return started, ended
 
 
@@ -308,12 +309,11 @@ def test_an_http_wasm_loop_and_a_looping_start_end_at_their_deadlines(native_run
 
 def test_fuel_and_output_limits_are_unchanged_under_the_kept_gil(native_runtime):
     """A loop with little fuel is GuestOutOfFuel and too large an output an AbiError, as
-    before, both without giving up the GIL."""
+    before, on calls that kept the GIL."""
     with make(native_runtime, guest(LOOP), module_fuel=True, fuel=100_000, timeout_ms=1000) as fueled:
+        assert ticker.keeps_gil(fueled.module.flavour.engine)
         with pytest.raises(GuestOutOfFuel):
             fueled.on_request(REQUEST)
-        assert fueled._on_request.releases == 0
     with make(native_runtime, guest(packed(16, 5000)), max_output_bytes=4096) as large:
         with pytest.raises(AbiError, match="5000 bytes exceeds"):
             large.request_call(REQUEST)
-        assert large._on_request.releases == 0
