@@ -36,14 +36,15 @@
  *       messages and types live in one place (fastcall.py). ``keep`` holds the objects
  *       whose memory the addresses point into.
  *
- *   EpochDeadline(set_callback, error_new, store, message, ticks)
+ *   EpochDeadline(set_callback, error_new, store, message, ticks, tick_ns)
  *       Registers this module's epoch-deadline callback on a wasmtime store (the addresses of
  *       ``wasmtime_store_epoch_deadline_callback`` and ``wasmtime_error_new``, and of the
- *       ``wasmtime_store_t``). At a deadline with no ticks left (the state between calls, so
- *       every other path calling into that store) the callback fails the call with a
+ *       ``wasmtime_store_t``). Outside a MessageCall (every other path calling into that
+ *       store) the epoch deadline is real: the callback fails the call with a
  *       ``wasmtime_error_t`` saying ``message`` (fastcall.py reports it as a GuestTimeout).
- *       A MessageCall given it keeps the GIL through a short call (below) while ``ticks``,
- *       the store's engine's TickSwitch, says ``keep_gil``.
+ *       Inside one, the call's deadline is wall time (below). A MessageCall given it keeps
+ *       the GIL through a short call while ``ticks``, the store's engine's TickSwitch, says
+ *       ``keep_gil``; ``tick_ns`` is the ticker's period (ticker.TICK_MS).
  *
  *   TickSwitch().keep_gil
  *       One engine's switch, set by ticker.py while C ticker threads alone tick that engine
@@ -54,10 +55,20 @@
  * gthread hands the GIL to another thread and the call then waits to get it back (+8 us per
  * stage call, bench/REPORT.md). So, where the C ticker ticks (keep_gil), a call keeps the
  * GIL and sets its epoch deadline one tick ahead; at that tick the callback (on the calling
- * thread, inside the guest) releases the GIL and lets the call run on for its remaining ticks;
+ * thread, inside the guest) releases the GIL and lets the call run on until its deadline;
  * the call takes the GIL back when the guest returns. A short call never releases it. Else
  * (a Python ticker thread, which a call holding the GIL would stop, or no EpochDeadline) the
  * GIL is released around the whole roundtrip, as ctypes and cffi do.
+ *
+ * NOTE: the deadline of a MessageCall with an EpochDeadline is wall time, not a count of
+ * ticks: the call records its start (CLOCK_MONOTONIC) and its end is ``deadline_ticks - 1``
+ * ticks of ``tick_ns`` later (Runtime.deadline_ticks: the timeout rounded up to whole ticks,
+ * plus the tick under way); its epoch deadline is the next tick, and at each tick the
+ * callback compares now with that end: past it, the call fails; before it, the call goes on
+ * to the next tick. Epoch checks run only in wasm code, so counting ticks from the first
+ * check gives a guest whose first check comes late (a long host call, a descheduled thread)
+ * its budget again from there, and late ticks add up; this way a call ends at the first
+ * check after its end, within a tick of it when the ticks come on time.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -67,6 +78,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---------------------------------------------------------------- msgpack writer */
 
@@ -541,11 +553,18 @@ typedef void (*set_deadline_callback_fn)(void *store, deadline_callback_fn callb
 typedef struct {
     int refs;
     error_new_fn error_new;
-    uint64_t remaining;       /* ticks the current call has beyond its deadline; 0: it is real */
+    uint64_t tick_ns;         /* the ticker's period */
+    uint64_t end_ns;          /* the current MessageCall's end (CLOCK_MONOTONIC); 0: no call, the epoch deadline is real */
     int holds_gil;            /* the current call holds the GIL (a MessageCall keeping it) */
     PyThreadState *released;  /* the thread state the callback released the GIL from, or NULL */
     char message[128];
 } Deadline;
+
+static uint64_t monotonic_ns(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
+}
 
 static void deadline_unref(void *env) {
     Deadline *deadline = env;
@@ -553,18 +572,24 @@ static void deadline_unref(void *env) {
 }
 
 /* wasmtime calls this on the thread running the guest when the store's epoch deadline is
- * reached: fail the call at the real deadline, else (once per call, the first tick of a
- * MessageCall keeping the GIL) give up the GIL and go on for the remaining ticks. */
+ * reached: fail the call at its end (wall time) or outside a MessageCall, else give up the GIL
+ * if the call still holds it (once per call, the first tick of a MessageCall keeping it) and
+ * go on to the next tick. No Python API but the GIL release. */
 static void *on_epoch_deadline(void *context, void *env, uint64_t *delta, uint8_t *kind) {
     Deadline *deadline = env;
     (void)context;
-    if (deadline->remaining == 0) return deadline->error_new(deadline->message);
+    if (deadline->end_ns == 0) return deadline->error_new(deadline->message);
+    uint64_t now = monotonic_ns();
+    if (now >= deadline->end_ns) return deadline->error_new(deadline->message);
     if (deadline->holds_gil) {
         deadline->holds_gil = 0;
         deadline->released = PyEval_SaveThread();  /* MessageCall_call restores it */
     }
-    *delta = deadline->remaining;
-    deadline->remaining = 0;
+    /* NOTE: one tick, not the ticks left: late ticks (a loaded machine, a Python ticker
+     * waiting for the GIL) would add up over a long timeout; the first check after the end
+     * fails the call whenever ticks come. PERF: the callback costs a clock read, once per
+     * tick (100 a second) of a call that outlives one. */
+    *delta = 1;
     *kind = UPDATE_DEADLINE_CONTINUE;
     return NULL;
 }
@@ -601,13 +626,14 @@ static int EpochDeadline_init(EpochDeadline *self, PyObject *args, PyObject *kwa
     PyObject *set_callback, *error_new, *store, *ticks;
     const char *message;
     Py_ssize_t message_len;
+    unsigned long long tick_ns;
     (void)kwargs;
     if (self->deadline != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "EpochDeadline is registered already");
         return -1;
     }
-    if (!PyArg_ParseTuple(args, "OOOs#O!:EpochDeadline", &set_callback, &error_new, &store, &message, &message_len,
-                          &TickSwitchType, &ticks))
+    if (!PyArg_ParseTuple(args, "OOOs#O!K:EpochDeadline", &set_callback, &error_new, &store, &message, &message_len,
+                          &TickSwitchType, &ticks, &tick_ns))
         return -1;
     set_deadline_callback_fn set = (set_deadline_callback_fn)PyLong_AsVoidPtr(set_callback);
     error_new_fn new_error = (error_new_fn)PyLong_AsVoidPtr(error_new);
@@ -617,6 +643,10 @@ static int EpochDeadline_init(EpochDeadline *self, PyObject *args, PyObject *kwa
         PyErr_SetString(PyExc_ValueError, "EpochDeadline needs non-null addresses");
         return -1;
     }
+    if (tick_ns == 0) {
+        PyErr_SetString(PyExc_ValueError, "EpochDeadline needs a tick of at least 1 ns");
+        return -1;
+    }
     Deadline *deadline = calloc(1, sizeof *deadline);
     if (deadline == NULL) {
         PyErr_NoMemory();
@@ -624,6 +654,7 @@ static int EpochDeadline_init(EpochDeadline *self, PyObject *args, PyObject *kwa
     }
     deadline->refs = 2;  /* this object and the store's callback */
     deadline->error_new = new_error;
+    deadline->tick_ns = tick_ns;
     snprintf(deadline->message, sizeof deadline->message, "%s", message);
     self->deadline = deadline;
     self->ticks = Py_NewRef(ticks);
@@ -722,6 +753,18 @@ static int MessageCall_init(MessageCall *self, PyObject *args, PyObject *kwargs)
     return 0;
 }
 
+/* Start a call on the store's deadline: its end in wall time, ``ticks - 1`` ticks from now
+ * (module docstring; at least 1 ns, 0 meaning no call), and whether it holds the GIL. */
+static void arm(Deadline *deadline, unsigned long long ticks, int holds_gil) {
+    uint64_t budget = 0;
+    if (ticks > 1)  /* saturated far beyond any timeout: no overflow */
+        budget = ticks - 1 > (UINT64_MAX / 4) / deadline->tick_ns ? UINT64_MAX / 4 : (ticks - 1) * deadline->tick_ns;
+    deadline->end_ns = monotonic_ns() + budget;
+    deadline->end_ns += deadline->end_ns == 0;
+    deadline->holds_gil = holds_gil;
+    deadline->released = NULL;
+}
+
 /* The roundtrip without the GIL: mw_alloc, the bounds checks, the copy in, the handler and
  * the result's checks. 0 and the output's span, or a failure code and its arguments. */
 static int roundtrip(MessageCall *self, const char *in, uint64_t size, uint64_t max_output,
@@ -773,22 +816,23 @@ static PyObject *MessageCall_call(MessageCall *self, PyObject *args, PyObject *k
     uint64_t out_ptr = 0, out_len = 0;
     int code;
     Deadline *deadline = self->deadline;
-    if (deadline != NULL && self->ticks->keep_gil && ticks > 1) {
-        /* PERF: keep the GIL; the callback gives it up at the first tick (module docstring) */
-        deadline->remaining = ticks - 1;
-        deadline->holds_gil = 1;
-        deadline->released = NULL;
+    int keep = deadline != NULL && self->ticks->keep_gil;
+    if (deadline != NULL) {
+        arm(deadline, ticks, keep);
+        /* NOTE: the callback sees every tick of the call and ends it at its wall-time end */
         self->epoch(self->context, 1);
+    } else {
+        self->epoch(self->context, ticks);
+    }
+    if (keep) {
+        /* PERF: keep the GIL; the callback gives it up at the first tick (module docstring) */
         code = roundtrip(self, in.buf, (uint64_t)in.len, max_output, &out_ptr, &out_len, fail_args);
         if (deadline->released != NULL) {
             PyEval_RestoreThread(deadline->released);
             deadline->released = NULL;
             self->releases++;
         }
-        deadline->holds_gil = 0;
-        deadline->remaining = 0;  /* any other call into this store: its deadline is real */
     } else {
-        self->epoch(self->context, ticks);
         self->releases++;
         /* NOTE: one GIL release for the whole roundtrip (both guest calls and the copy in,
          * which reads the bytes object ``in`` keeps alive), not one per guest call; the
@@ -796,6 +840,10 @@ static PyObject *MessageCall_call(MessageCall *self, PyObject *args, PyObject *k
         Py_BEGIN_ALLOW_THREADS
         code = roundtrip(self, in.buf, (uint64_t)in.len, max_output, &out_ptr, &out_len, fail_args);
         Py_END_ALLOW_THREADS
+    }
+    if (deadline != NULL) {  /* any other call into this store: its epoch deadline is real */
+        deadline->end_ns = 0;
+        deadline->holds_gil = 0;
     }
     PyObject *result;
     if (code) result = failure(code, fail_args[0], fail_args[1], fail_args[2]);

@@ -19,6 +19,7 @@ from wasmtime import _ffi as ffi
 
 from ..errors import AbiError, GuestOutOfFuel, GuestTimeout, GuestTrap
 from . import accel
+from .ticker import TICK_MS
 
 _U32 = 0xFFFF_FFFF
 _U64 = 0xFFFF_FFFF_FFFF_FFFF
@@ -322,13 +323,14 @@ def epoch_deadline(store: wasmtime.Store, switch):
 
     NOTE: with the callback every call into the store still ends at its deadline, whichever
     path made it (RawFunc, wasmtime-py's checked calls, the Python MessageCall): the callback
-    fails it with ``EPOCH_DEADLINE_ERROR``, reported as the interrupt's GuestTimeout."""
+    fails it with ``EPOCH_DEADLINE_ERROR``, reported as the interrupt's GuestTimeout. The C
+    ``MessageCall``'s deadline is wall time from the call's start (``TICK_MS`` per tick)."""
     native = accel.ACCEL
     if native is None or switch is None:
         return None
     return native.EpochDeadline(
         _function_address("wasmtime_store_epoch_deadline_callback"), _function_address("wasmtime_error_new"),
-        ctypes.cast(store.ptr(), c_void_p).value, EPOCH_DEADLINE_ERROR.encode(), switch)
+        ctypes.cast(store.ptr(), c_void_p).value, EPOCH_DEADLINE_ERROR.encode(), switch, TICK_MS * 1_000_000)
 
 
 def is_epoch_deadline(message: str) -> bool:
