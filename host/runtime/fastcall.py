@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import os
 from ctypes import POINTER, c_void_p
 
 import cffi
@@ -31,6 +32,10 @@ DEADLINE_TRAP = "mwhost: the guest asked to wait past its call's deadline"
 #: the message of the error our epoch-deadline callback fails a call with at its real
 #: deadline (``_accel.EpochDeadline``); reported as the GuestTimeout an epoch interrupt is
 EPOCH_DEADLINE_ERROR = "mwhost: the guest reached its call's epoch deadline"
+#: ``MWHOST_RELEASE_GIL=1`` (for benchmarks' A/B: bench/README.md) registers no epoch-deadline
+#: callback, so every guest call releases the GIL for its whole roundtrip and its deadline
+#: counts ticks, as before the callback existed
+RELEASE_GIL_ENV = "MWHOST_RELEASE_GIL"
 _INTERRUPTED = "the guest ran past its time limit and was interrupted"
 
 # NOTE: the hot entry points go through cffi (ABI mode, over the very library wasmtime-py
@@ -326,7 +331,7 @@ def epoch_deadline(store: wasmtime.Store, switch):
     fails it with ``EPOCH_DEADLINE_ERROR``, reported as the interrupt's GuestTimeout. The C
     ``MessageCall``'s deadline is wall time from the call's start (``TICK_MS`` per tick)."""
     native = accel.ACCEL
-    if native is None or switch is None:
+    if native is None or switch is None or os.environ.get(RELEASE_GIL_ENV) == "1":
         return None
     return native.EpochDeadline(
         _function_address("wasmtime_store_epoch_deadline_callback"), _function_address("wasmtime_error_new"),

@@ -10,6 +10,9 @@ at a wall-time deadline from its start, whenever its first epoch check comes.
 from __future__ import annotations
 
 import logging
+import os
+import select
+import signal
 import threading
 import time
 
@@ -113,9 +116,9 @@ class GilWatch:
         return max((min(e, end) - max(s, start) for s, e in self._stalls if e > start and s < end), default=0.0)
 
 
-#: what a loaded machine may add to a call's end beyond its last tick (the calling thread and
-#: the ticker waiting for a core; the timing of a busy 2-core machine, not of the host)
-LOAD_SLACK_MS = 100
+#: what a loaded machine may add to a call's end beyond its last tick: the ticker and the
+#: calling thread waiting for a core (measured up to 140 ms at CPU pressure 84% on 2 cores)
+LOAD_SLACK_MS = 250
 
 
 def timed_timeout(call, timeout_ms: int, allowed_ms: int | None = None) -> tuple[float, float]:
@@ -152,6 +155,19 @@ def test_every_call_releases_the_gil_while_a_python_ticker_ticks(thread_runtime)
         for _ in range(50):
             instance.request_call(REQUEST)
         assert instance._on_request.releases == 50
+
+
+def test_the_benchmarks_release_switch_restores_a_release_per_call(native_runtime, monkeypatch):
+    """MWHOST_RELEASE_GIL=1 (the benchmarks' "before") registers no callback: every call
+    releases the GIL for its roundtrip, and a loop still ends as GuestTimeout in time."""
+    monkeypatch.setenv(fastcall.RELEASE_GIL_ENV, "1")
+    with make(native_runtime, guest()) as instance:
+        assert instance._epoch is None
+        for _ in range(50):
+            instance.request_call(REQUEST)
+        assert instance._on_request.releases == 50
+    with make(native_runtime, guest(LOOP), timeout_ms=50) as looping:
+        timed_timeout(looping.request_call, 50)
 
 
 def test_the_switch_follows_the_engines_own_tickers(native_runtime, monkeypatch):
@@ -210,13 +226,21 @@ def test_a_looping_guest_is_interrupted_at_its_deadline_keeping_the_gil(native_r
         assert instance._on_request.releases == 1
 
 
+#: the longest a second thread may go without running while a call loops: about the first tick
+#: (measured 17-28 ms at load 10 on 2 cores), plus a loaded machine's scheduling; far below
+#: the loop's 800 ms, which it would wait were the GIL kept through the loop
+STALL_BOUND_S = 20 * TICK_MS / 1000
+#: a call's end beside a thread spinning in Python: its last tick and taking the GIL back
+#: both wait for cores (measured up to 366 ms late at CPU pressure 84%)
+SPINNING_SLACK_MS = 500
+
+
 def test_a_second_thread_gets_the_gil_within_ticks_of_a_looping_call(native_runtime):
-    """While a kept-GIL call loops for 500 ms, a second Python thread waits for the GIL about
-    the first tick only (measured 17-28 ms at load 10 on 2 cores; asserted under 10 ticks,
-    against the whole 500 ms were the GIL kept through the loop)."""
-    with make(native_runtime, guest(LOOP), timeout_ms=500) as instance, GilWatch() as watch:
-        started, ended = timed_timeout(instance.request_call, 500)
-        assert watch.longest_stall(started, ended) < 10 * TICK_MS / 1000
+    """While a kept-GIL call loops for 800 ms, a second Python thread waits for the GIL about
+    the first tick only, not the whole loop."""
+    with make(native_runtime, guest(LOOP), timeout_ms=800) as instance, GilWatch() as watch:
+        started, ended = timed_timeout(instance.request_call, 800, 800 + SPINNING_SLACK_MS)
+        assert watch.longest_stall(started, ended) < STALL_BOUND_S
         assert instance._on_request.releases == 1
 
 
@@ -225,8 +249,8 @@ def test_a_second_thread_runs_through_a_looping_call_with_the_python_ticker(thre
     the ticker keeps ticking, so the loop ends as GuestTimeout (its last tick may wait for the
     GIL the spinning thread holds, up to the 5 ms switch interval)."""
     with make(thread_runtime, guest(LOOP), timeout_ms=300) as instance, GilWatch() as watch:
-        started, ended = timed_timeout(instance.request_call, 300)
-        assert watch.longest_stall(started, ended) < 10 * TICK_MS / 1000
+        started, ended = timed_timeout(instance.request_call, 300, 300 + SPINNING_SLACK_MS)
+        assert watch.longest_stall(started, ended) < STALL_BOUND_S
         assert instance._on_request.releases == 1
 
 
@@ -257,34 +281,35 @@ def test_a_looping_guest_is_interrupted_while_other_threads_loop_too(native_runt
 
 @pytest.mark.parametrize("runtime_fixture", ["native_runtime", "thread_runtime"])
 def test_a_guest_that_waits_in_a_host_call_then_loops_ends_at_its_wall_deadline(runtime_fixture, request):
-    """A guest that spends 350 of its 400 ms in a WASI poll_oneoff sleep (no epoch check
-    there) and then loops ends as GuestTimeout within the timeout and ~2 ticks, not with the
-    whole budget again from its first check (~750 ms)."""
+    """A guest that spends 900 of its 1000 ms in a WASI poll_oneoff sleep (no epoch check
+    there) and then loops ends as GuestTimeout within the timeout and ~2 ticks (and a loaded
+    machine's slack), not with the whole budget again from its first check (~1900 ms)."""
     runtime = request.getfixturevalue(runtime_fixture)
-    wasm = guest(sleep_wat(f"(i64.const {350 * 1_000_000})") + " " + LOOP, imports=WASI_CLOCKS)
-    with make(runtime, wasm, timeout_ms=400) as instance:
-        timed_timeout(instance.on_request, 400)
+    wasm = guest(sleep_wat(f"(i64.const {900 * 1_000_000})") + " " + LOOP, imports=WASI_CLOCKS)
+    with make(runtime, wasm, timeout_ms=1000) as instance:
+        timed_timeout(instance.on_request, 1000)
 
 
 def test_a_guest_that_logs_slowly_then_loops_ends_at_its_wall_deadline(native_runtime, monkeypatch):
-    """A guest whose mw.log host call takes 250 of its 300 ms (the GIL kept: no tick can be
-    seen in a host call) and then loops ends within the timeout and ~2 ticks."""
+    """A guest whose mw.log host call takes 900 of its 1000 ms (the GIL kept: no tick can be
+    seen in a host call) and then loops ends within the timeout and ~2 ticks (~1900 ms were the
+    budget counted from its first check)."""
     real_line = GuestLog.line
 
     def slow_line(self, level: int, data: bytes) -> None:
-        time.sleep(0.25)  # NOTE: a slow host call, not a wait for anything
+        time.sleep(0.9)  # NOTE: a slow host call, not a wait for anything
         real_line(self, level, data)
 
     monkeypatch.setattr(GuestLog, "line", slow_line)
     body = "(call $log (i32.const 2) (i32.const 300) (i32.const 6)) " + LOOP
-    with make(native_runtime, guest(body, imports=LOG, data=CONTINUE), timeout_ms=300) as instance:
-        timed_timeout(instance.request_call, 300)
+    with make(native_runtime, guest(body, imports=LOG, data=CONTINUE), timeout_ms=1000) as instance:
+        timed_timeout(instance.request_call, 1000)
 
 
 def test_extra_epoch_ticks_do_not_cut_a_call_short(native_runtime):
-    """The deadline is wall time, not a count of ticks: a call spinning 60 ms of its 100 ms
-    while another thread advances the engine's epoch every millisecond (60 ticks against the
-    timeout's 11) answers, and a loop under the same ticks still ends at its deadline."""
+    """The deadline is wall time, not a count of ticks: a call spinning 60 ms of its 200 ms
+    while another thread advances the engine's epoch every millisecond (~60 ticks against the
+    timeout's 21) answers, and a loop under the same ticks still ends at its deadline."""
     spinning = guest("(local $start i64)" + spin_for(60) + " " + packed(16, 17), imports=CLOCK)
     engine = native_runtime.engine
     done = threading.Event()
@@ -296,13 +321,75 @@ def test_extra_epoch_ticks_do_not_cut_a_call_short(native_runtime):
     ticking = threading.Thread(target=tick_fast, daemon=True)
     ticking.start()
     try:
-        with make(native_runtime, spinning, timeout_ms=100) as instance:
+        with make(native_runtime, spinning, timeout_ms=200) as instance:
             assert msgpack.unpackb(instance.on_request(REQUEST)) == {"action": "continue"}
         with make(native_runtime, guest(LOOP), timeout_ms=100) as instance:
             timed_timeout(instance.request_call, 100)
     finally:
         done.set()
         ticking.join(10)
+
+
+# ---- fork ---------------------------------------------------------------------------------
+
+def test_a_child_forked_during_a_looping_call_keeps_the_gil_only_with_its_own_ticker(native_runtime):
+    """Forked while another thread loops in a call that gave up the GIL, the child starts with
+    the switch off (no ticker came along), turns it on with its own C ticker, and there a
+    looping call releases once and ends as GuestTimeout: no deadlock either side."""
+    looping = make(native_runtime, guest(LOOP), timeout_ms=1000)
+    outcome: list[BaseException] = []
+    calling = threading.Event()
+
+    def call() -> None:
+        calling.set()
+        outcome.extend(_raised(looping.request_call))
+
+    parent_call = threading.Thread(target=call)
+    parent_call.start()
+    calling.wait(10)
+    # NOTE: this thread runs again 3 ticks on only once the call gave the GIL up at its first
+    # tick (the call is then inside the guest, for 1 s)
+    in_guest = time.monotonic() + 3 * TICK_MS / 1000
+    while time.monotonic() < in_guest:
+        time.sleep(0.001)
+    assert parent_call.is_alive() and not outcome
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report through the pipe, never return into pytest
+        code = b"?"
+        try:
+            engine = native_runtime.engine
+            off_before = not ticker.keeps_gil(engine) and not ticker.tick_switch(engine).keep_gil
+            with make(native_runtime, guest(LOOP), timeout_ms=50) as instance:  # starts the child's ticker
+                on_after = ticker.keeps_gil(engine)
+                try:
+                    instance.request_call(REQUEST)
+                except GuestTimeout:
+                    if off_before and on_after and instance._on_request.releases == 1:
+                        code = b"T"
+        finally:
+            os.write(write, code)
+            os._exit(0)
+    os.close(write)
+    try:
+        ready, _, _ = select.select([read], [], [], 20)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        assert ready and os.read(read, 1) == b"T"
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)
+    parent_call.join(10)
+    assert not parent_call.is_alive() and isinstance(outcome[0], GuestTimeout)
+    looping.close()
+
+
+def _raised(call) -> list[BaseException]:
+    try:
+        call(REQUEST)
+    except BaseException as err:  # noqa: BLE001 - the test inspects it
+        return [err]
+    return []
 
 
 # ---- host functions with the GIL held and released ---------------------------------------
