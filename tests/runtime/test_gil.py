@@ -466,3 +466,18 @@ def test_fuel_and_output_limits_are_unchanged_under_the_kept_gil(native_runtime)
     with make(native_runtime, guest(packed(16, 5000)), max_output_bytes=4096) as large:
         with pytest.raises(AbiError, match="5000 bytes exceeds"):
             large.request_call(REQUEST)
+
+
+# ---- the C types check their arguments ------------------------------------------------------
+
+def test_epoch_deadline_and_message_call_refuse_bad_arguments(native_runtime):
+    """EpochDeadline refuses null addresses and a zero tick; MessageCall a deadline that is not
+    an EpochDeadline: ValueError / TypeError, never a crash."""
+    native = accel.ACCEL
+    switch = ticker.tick_switch(native_runtime.engine)
+    with pytest.raises(ValueError, match="non-null"):
+        native.EpochDeadline(0, 0, 0, b"x", switch, 10_000_000)
+    with pytest.raises(ValueError, match="tick"):  # checked before any address is used
+        native.EpochDeadline(1, 1, 1, b"x", switch, 0)
+    with pytest.raises(TypeError, match="EpochDeadline"):
+        native.MessageCall(1, 1, 1, 1, 1, 1, 1, 1, 1, print, (), "not a deadline")
