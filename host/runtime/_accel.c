@@ -737,7 +737,64 @@ static int stage_names_ready(void) {
     return 0;
 }
 
-#define ATTR(o, n) PyObject_GetAttr((o), stage_names[n])
+/* PERF: the attributes run_stages reads and writes are __slots__ of RequestState, Action,
+ * _Slot, GuestInstance and GuestLog: their member descriptors' offsets, resolved once per
+ * type (two types per name: ``path`` is the state's and the action's), are read and written
+ * directly, as PyMember_GetOne/SetOne do, instead of a type lookup and a descriptor call per
+ * access. Anything else (a property, a subclass's override, a type changed since: its
+ * version tag) goes through PyObject_GetAttr/SetAttr. */
+typedef struct {
+    PyTypeObject *type;
+    unsigned int version;
+    Py_ssize_t offset;
+} SlotOffset;
+static SlotOffset slot_offsets[N_COUNT][2];
+
+/* the offset of slot ``n`` in ``o``'s type, or -1 (use the generic path) */
+static Py_ssize_t slot_offset(PyObject *o, int n) {
+    PyTypeObject *type = Py_TYPE(o);
+    SlotOffset *cached = slot_offsets[n];
+    for (int i = 0; i < 2; i++)
+        if (cached[i].type == type && cached[i].version == type->tp_version_tag
+                && PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG))
+            return cached[i].offset;
+    PyObject *descr = _PyType_Lookup(type, stage_names[n]);  /* borrowed; assigns a version tag */
+    Py_ssize_t offset = -1;
+    if (descr != NULL && Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+        if (member->type == T_OBJECT_EX && !(member->flags & READONLY)) offset = member->offset;
+    }
+    if (offset >= 0 && PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG)) {
+        cached[1] = cached[0];
+        cached[0].type = type;
+        cached[0].version = type->tp_version_tag;
+        cached[0].offset = offset;
+    }
+    return offset;
+}
+
+/* getattr(o, name n): a new reference, or NULL raised */
+static PyObject *slot_get(PyObject *o, int n) {
+    Py_ssize_t offset = slot_offset(o, n);
+    if (offset >= 0) {
+        PyObject *value = *(PyObject **)((char *)o + offset);
+        if (value != NULL) return Py_NewRef(value);
+    }
+    return PyObject_GetAttr(o, stage_names[n]);  /* also raises AttributeError for an unset slot */
+}
+
+/* setattr(o, name n, value): 0, or -1 raised */
+static int slot_set(PyObject *o, int n, PyObject *value) {
+    Py_ssize_t offset = slot_offset(o, n);
+    if (offset < 0) return PyObject_SetAttr(o, stage_names[n], value);
+    PyObject **address = (PyObject **)((char *)o + offset), *old = *address;
+    *address = Py_NewRef(value);
+    Py_XDECREF(old);
+    return 0;
+}
+
+#define ATTR(o, n) slot_get((o), (n))
+#define SET_ATTR(o, n, v) slot_set((o), (n), (v))
 
 /* time.perf_counter's clock (CLOCK_MONOTONIC on Linux), in seconds */
 static double stage_clock(void) {
@@ -770,7 +827,7 @@ static PyObject *state_message(PyObject *state, PyObject *slot) {
         Py_SETREF(entries, header_entries(NULL, &environ, 1));
         if (entries == Py_None) Py_SETREF(entries, Py_NewRef(environ));  /* as ``... or self._environ`` */
         Py_DECREF(environ);
-        if (entries == NULL || PyObject_SetAttr(state, stage_names[N_ENTRIES], entries) < 0) goto done;
+        if (entries == NULL || SET_ATTR(state, N_ENTRIES, entries) < 0) goto done;
     }
     if (!Py_IS_TYPE(entries, &HeaderEntriesType)) goto python;
     static const int fields[] = {N_METHOD, N_PATH, N_QUERY, -1, N_REMOTE_ADDR, N_SCHEME, N_CTX, -1, N_ADDED};
@@ -811,7 +868,7 @@ static PyObject *stage_call(PyObject *state, PyObject *stage, PyObject *actions,
     if (message == NULL) return NULL;
     if (message == Py_None) {
         Py_SETREF(message, state_message(state, slot));
-        if (message == NULL || PyObject_SetAttr(state, stage_names[N_MESSAGE], message) < 0) {
+        if (message == NULL || SET_ATTR(state, N_MESSAGE, message) < 0) {
             Py_XDECREF(message);
             return NULL;
         }
@@ -944,8 +1001,8 @@ static int apply_set_headers(PyObject *state, PyObject *action) {
         header_pair(pair, &name);
         if (PyList_Append(result, pair) < 0 || PySet_Add(edited, name) < 0) goto done;
     }
-    if (PyObject_SetAttr(state, stage_names[N_ADDED], result) < 0
-            || PyObject_SetAttr(state, stage_names[N_MESSAGE], Py_None) < 0)  /* packed again next */
+    if (SET_ATTR(state, N_ADDED, result) < 0
+            || SET_ATTR(state, N_MESSAGE, Py_None) < 0)  /* packed again next */
         goto done;
     rc = 1;
 done:
@@ -976,7 +1033,7 @@ static int stage_continued(PyObject *const *prep, PyObject *state, PyObject *act
     Py_XDECREF(ran);
     Py_XDECREF(response_headers);
     if (rc == 0 && prep[PREP_HAS_ON_RESPONSE] == Py_True)
-        rc = PyObject_SetAttr(state, stage_names[N_RESPONSE_CALLS], Py_True);
+        rc = SET_ATTR(state, N_RESPONSE_CALLS, Py_True);
     return rc;
 }
 
