@@ -195,6 +195,9 @@ class Stage:
         # PERF: the per-request stage call, flat: the clock bound as a default, the pool's
         # pop inline, the request packed once per request (``state.message``, reset by
         # ``RequestState.apply`` on an edit), the decoded-output cache read inline.
+        # NOTE: with the accelerator, Pipeline.on_request calls a plain stage through
+        # ``_accel.run_stages`` (host/runtime/_accel.c), which does what this does: keep the
+        # two in step (tests/pipeline/test_request_phase.py runs both).
         started = _clock()
         meter = self._request_meter
         try:

@@ -901,6 +901,10 @@ failed:
 static int stage_failed(PyObject *stage, PyObject *slot, double started, PyObject **outcome) {
     PyObject *type, *value, *traceback;
     PyErr_Fetch(&type, &value, &traceback);
+    if (type == NULL) {  /* NOTE: every failure path raises first; never hand back NULL */
+        PyErr_SetString(PyExc_SystemError, "run_stages: a stage call failed without an exception");
+        return -1;
+    }
     PyErr_NormalizeException(&type, &value, &traceback);
     if (traceback != NULL) PyException_SetTraceback(value, traceback);
     Py_XDECREF(type);

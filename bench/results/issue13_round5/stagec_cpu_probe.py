@@ -1,14 +1,18 @@
 """The workers' CPU per request in a real server, A/B: the C request phase on and off.
 
 Adapted from the lead's server_cpu_probe.py: for each round, for each variant (``c``: the
-default, ``py``: ``MWHOST_NO_STAGE_C=1``, every stage called in Python), for each stage
+default, ``py``: ``MWHOST_NO_STAGE_C=1``, every stage called in Python; with
+``STAGEC_BASE_PKG=DIR`` also ``base``: the server imports ``mwhost`` from DIR (PYTHONPATH), a
+folder holding an ``mwhost`` link to another tree's host/ with its extensions built in place,
+e.g. main before this round), for each stage
 count, a fresh ``mwhost serve`` (2 workers, WORKER_CLASS) with that many Rust add_header
 stages, a 1 s wrk warm-up, then a 3 s wrk run (``-t1 -c4``, ``Connection: close``, the demo
 echo at /bench/items?limit=10); the workers' utime + stime from /proc (all threads) before
 and after the run, per request. The order of variants alternates between rounds. Medians
 at the end, with the load average before and after.
 
-Usage (from the repository root): .venv/bin/python bench/results/issue13_round5/stagec_cpu_probe.py sync ROUNDS 0 3
+Usage (from the repository root):
+[STAGEC_BASE_PKG=DIR] .venv/bin/python bench/results/issue13_round5/stagec_cpu_probe.py sync ROUNDS 0 3
 """
 
 from __future__ import annotations
@@ -25,7 +29,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench import servers  # noqa: E402
 
-VARIANTS = {"c": "0", "py": "1"}  # MWHOST_NO_STAGE_C
+#: variant -> the server's environment
+VARIANTS = {"c": {"MWHOST_NO_STAGE_C": "0"}, "py": {"MWHOST_NO_STAGE_C": "1"}}
+if os.environ.get("STAGEC_BASE_PKG"):
+    VARIANTS["base"] = {"MWHOST_NO_STAGE_C": "0", "PYTHONPATH": os.environ["STAGEC_BASE_PKG"]}
 
 
 def cpu(pid: str) -> list[int]:
@@ -42,7 +49,8 @@ def cpu(pid: str) -> list[int]:
 
 
 def point(worker_class: str, stages: int, variant: str) -> dict:
-    os.environ["MWHOST_NO_STAGE_C"] = VARIANTS[variant]
+    os.environ.pop("PYTHONPATH", None)
+    os.environ.update(VARIANTS[variant])
     with tempfile.TemporaryDirectory() as tmp:
         folder = pathlib.Path(tmp)
         config = servers.rust_stages_config(folder, stages)
@@ -54,6 +62,8 @@ def point(worker_class: str, stages: int, variant: str) -> dict:
             pids = subprocess.run(["pgrep", "-P", str(served.process.pid)], capture_output=True,
                                   text=True).stdout.split()
             pids = [pid for pid in pids if len(os.listdir(f"/proc/{pid}/task")) > 1]  # the workers
+            # which tree the workers run: the _accel extension they mapped
+            mapped = [line.split()[-1] for line in open(f"/proc/{pids[0]}/maps") if "_accel" in line]
             before = [cpu(pid) for pid in pids]
             run = subprocess.run([*wrk, "-d3s", url], capture_output=True, text=True, check=True)
             after = [cpu(pid) for pid in pids]
@@ -62,7 +72,7 @@ def point(worker_class: str, stages: int, variant: str) -> dict:
     tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
     return {"rps": requests / 3, "utime": delta[0] * tick_us / requests, "stime": delta[1] * tick_us / requests,
             "cpu": (delta[0] + delta[1]) * tick_us / requests, "vol": delta[2] / requests,
-            "invol": delta[3] / requests}
+            "invol": delta[3] / requests, "tree": mapped[0].split("/host/")[0] if mapped else "?"}
 
 
 def main() -> None:
@@ -71,13 +81,14 @@ def main() -> None:
     results: dict[tuple, list[dict]] = {}
     for round_ in range(rounds):
         variants = list(VARIANTS) if round_ % 2 == 0 else list(reversed(VARIANTS))
+        os.environ.pop("PYTHONPATH", None)
         for variant in variants:
             for count in counts:
                 result = point(worker_class, count, variant)
                 results.setdefault((variant, count), []).append(result)
                 print(f"round {round_} {variant:>2} {count} stages {worker_class}: rps {result['rps']:.0f} "
                       f"cpu us/req {result['cpu']:.0f} (utime {result['utime']:.0f} stime {result['stime']:.0f}) "
-                      f"vol {result['vol']:.2f} invol {result['invol']:.2f}", flush=True)
+                      f"vol {result['vol']:.2f} invol {result['invol']:.2f} ({result['tree']})", flush=True)
     print(f"load average after: {os.getloadavg()}")
     print("| variant | stages | requests/s (median) | worker CPU us/request (median) | utime | stime | rounds |")
     print("|---|---|---|---|---|---|---|")
