@@ -259,3 +259,16 @@ def test_a_bad_output_on_a_cached_stage_does_not_poison_the_cache():
     with pytest.raises(AbiDecodeError):
         bad._request_action(b"\x81\xa6action\xa7explode")
     pipeline.close()
+
+
+def test_a_stage_under_admission_counts_nothing_in_a_pipeline():
+    """An isolated stage (admission's, NULL_METER) runs in a pipeline like any other and is
+    counted nowhere: its prep has no deque to append to."""
+    stage = Stage.isolated(StageSettings(name="isolated"), GuestModule.from_bytes(default_runtime(),
+                                                                                   const_guest(EDITS[0][1])))
+    pipeline = Pipeline((stage,))
+    assert pipeline._preps[0][4] is None
+    state = fresh_state()
+    assert pipeline.on_request(state) is None and dict(state.headers)["x-b"] == "2"
+    assert len(stage._idle) == 1
+    pipeline.close()
