@@ -62,7 +62,8 @@ func HandleInit(fn func(cfg Config) error) {
 
 // Buffers shared with the host. Package-level so the GC keeps them alive while the host
 // holds their addresses: in is the last mw_alloc buffer, out the last answer (valid until
-// the next call, as the ABI requires). Both are reused across calls.
+// the next call, as the ABI requires). Both are reused across calls. A continue action's
+// answer is in memo.encoded instead (memo.go).
 var in, out []byte
 
 // maxAlloc bounds mw_alloc: a larger request could only end in a fatal out-of-memory.
