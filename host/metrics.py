@@ -42,12 +42,15 @@ class PhaseMeter:
     once FOLD_AT of them wait (so a process that never flushes keeps a bounded deque).
     """
 
-    __slots__ = ("labels", "_lock", "_durations", "ok", "failed", "buckets", "total", "kinds", "__weakref__")
+    __slots__ = ("labels", "_lock", "waiting", "ok", "failed", "buckets", "total", "kinds", "__weakref__")
 
     def __init__(self, stage: str, version: str, phase: str) -> None:
         self.labels = (stage, version[:12], phase)
         self._lock = threading.Lock()
-        self._durations: collections.deque[float] = collections.deque()  # ok calls not yet folded
+        # the durations of ok calls not yet folded; NOTE: the C request phase
+        # (Stage.request_prep) appends to this very deque and calls ``fold()`` at FOLD_AT,
+        # as ``record`` does: keep the two in step
+        self.waiting: collections.deque[float] = collections.deque()
         self.ok = 0
         self.failed = 0
         self.buckets = [0] * (len(BUCKETS) + 1)
@@ -57,20 +60,24 @@ class PhaseMeter:
     def record(self, seconds: float, ok: bool) -> None:
         # PERF: on every stage call; see the class docstring.
         if ok:
-            durations = self._durations
+            durations = self.waiting
             durations.append(seconds)
             if len(durations) >= FOLD_AT:
-                with self._lock:
-                    self._fold()
+                self.fold()
             return
         with self._lock:
             self.failed += 1
             self.buckets[bisect.bisect_left(BUCKETS, seconds)] += 1
             self.total += seconds
 
+    def fold(self) -> None:
+        """Fold the ok calls waiting in the deque into the counts now."""
+        with self._lock:
+            self._fold()
+
     def _fold(self) -> None:
         """Move the waiting durations into the counts (the caller holds the lock)."""
-        durations, buckets, bucket_of = self._durations, self.buckets, bisect.bisect_left
+        durations, buckets, bucket_of = self.waiting, self.buckets, bisect.bisect_left
         total = self.total
         # NOTE: only folders pop, under the lock: the first len() items are there to pop,
         # and an append made meanwhile waits for the next fold

@@ -10,7 +10,7 @@ from ..abi import Codec
 from ..abi.codec import decode_action, decode_response_action
 from ..abi.messages import Action, ResponseAction
 from ..errors import AbiError, GuestError, GuestLoadError
-from ..metrics import METRICS, NULL_METER
+from ..metrics import FOLD_AT, METRICS, NULL_METER
 from ..registry import CompileCache
 from ..runtime import GuestInstance, GuestModule, Limits
 from ..settings import StageSettings
@@ -195,6 +195,9 @@ class Stage:
         # PERF: the per-request stage call, flat: the clock bound as a default, the pool's
         # pop inline, the request packed once per request (``state.message``, reset by
         # ``RequestState.apply`` on an edit), the decoded-output cache read inline.
+        # NOTE: with the accelerator, Pipeline.on_request calls a plain stage through
+        # ``_accel.run_stages`` (host/runtime/_accel.c), which does what this does: keep the
+        # two in step (tests/pipeline/test_request_phase.py runs both).
         started = _clock()
         meter = self._request_meter
         try:
@@ -227,16 +230,35 @@ class Stage:
             if action is None:
                 action = _decoded(raw, self._actions, decode_action)
         except BaseException as err:
-            log = slot.instance.log
-            if log.pending:  # NOTE: as on_request's finally: the guest's last lines before the report
-                log.end_call()
-            annotate(err, slot.instance)
-            self._discard(slot)  # its memory may be half-written: never reuse it
-            meter.record(_clock() - started, False)
+            self._request_failed(slot, err, _clock() - started)
             raise
         self._idle.append(slot)
         meter.record(_clock() - started, True)
         return action
+
+    def _request_failed(self, slot: _Slot, err: BaseException, seconds: float) -> None:
+        """A request call failed: the guest's last lines, the failure's context, the instance
+        discarded, the call counted (also run_stages's failure path, in C)."""
+        log = slot.instance.log
+        if log.pending:  # NOTE: as on_request's finally: the guest's last lines before the report
+            log.end_call()
+        annotate(err, slot.instance)
+        self._discard(slot)  # its memory may be half-written: never reuse it
+        self._request_meter.record(seconds, False)
+
+    def _request_action(self, raw: bytes) -> Action:
+        """The Action of output ``raw`` on a miss of the decoded-action cache (run_stages)."""
+        return _decoded(raw, self._actions, decode_action)
+
+    def request_prep(self) -> tuple | None:
+        """What the C request phase (``_accel.run_stages``) needs of this stage, resolved
+        once per pipeline; None for a subclass (traced, http-wasm): Python calls those."""
+        if type(self) is not Stage:
+            return None
+        meter = self._request_meter
+        durations = getattr(meter, "waiting", None)  # None for NULL_METER: nothing to count
+        return (self, self._idle, self._actions, meter, durations,
+                None if durations is None else durations.append, FOLD_AT, self.has_on_response)
 
     def on_response(self, state: RequestState, response: ResponseState) -> ResponseAction:
         started = time.perf_counter()

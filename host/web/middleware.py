@@ -115,10 +115,15 @@ class WasmMiddleware:
         if ran and not state.response_calls:
             # PERF: no stage has a response phase to call (the common case, _response_phase's
             # first branch written out): only the stages' response_headers to set
+            # NOTE: falcon's own header dict, which ``resp.set_header`` writes: a stage's
+            # response_headers hold lower-case names and str values (decode_action checks
+            # them, http-wasm stages lower-case theirs), which is all set_header would make
+            headers = resp._headers
             for _, response_headers in reversed(ran):
                 if response_headers:
                     if len(response_headers) == 1 and response_headers[0][0] != "set-cookie":
-                        resp.set_header(*response_headers[0])  # PERF: one header, nothing to group
+                        name, value = response_headers[0]  # PERF: one header, nothing to group,
+                        headers[name] = value              # no set_header call per stage
                     else:
                         _set_headers(resp, response_headers)
         elif ran:

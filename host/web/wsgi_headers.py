@@ -29,6 +29,15 @@ def write_environ_headers(env: dict, headers: list[tuple[str, str]], names: set[
         name, value = headers[0]
         env[_KEYS[name]] = value
         return
+    if len(headers) == len(names):
+        # PERF: as many pairs as names (several add_header stages): when each name has one
+        # pair, its value is written as it is: nothing to group, join or remove
+        one_each = dict(headers)
+        if len(one_each) == len(names) and one_each.keys() == names:
+            keys = _KEYS
+            for name, value in one_each.items():
+                env[keys[name]] = value
+            return
     # NOTE: one pass over ``headers`` and one join per name: linear in the number of headers.
     values: dict[str, list[str]] = {name: [] for name in names}
     for header, value in headers:

@@ -33,7 +33,9 @@ var (
 // and no more. A 32 KiB text block measured faster (~600 wasm instructions, 0.5-1 us per
 // request, noisy), but would keep a whole block alive per kept value: a rate limiter
 // meeting a new client now and then could keep max_keys blocks, far over a stage's memory
-// limit.
+// limit. Round 5: 8 and 16 KiB text blocks measured within the noise in a whole request
+// (bench/results/issue13_round5/gofast_results.md): what costs is the fresh memory, not the
+// allocation call.
 func newText(msg []byte) string { return string(msg) }
 
 // newHeaders returns n fresh, zeroed pairs; appending to them reallocates (cap == len), so

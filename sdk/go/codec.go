@@ -12,7 +12,13 @@ import "slices"
 
 func decodeRequest(in []byte, r *Request) error {
 	d := newDecoder(in)
-	n, err := d.mapLen()
+	var n int
+	var err error
+	if len(in) > 0 && in[0]&0xf0 == 0x80 && 2*int(in[0]&0x0f) < len(in) {
+		n, d.pos = int(in[0]&0x0f), 1 // PERF: a fixmap (every Request), without a call
+	} else {
+		n, err = d.mapLen()
+	}
 	for ; err == nil && n > 0; n-- {
 		err = d.requestField(r)
 	}
@@ -20,13 +26,22 @@ func decodeRequest(in []byte, r *Request) error {
 }
 
 func (d *decoder) requestField(r *Request) error {
-	key, err := d.strBytes()
-	if err != nil {
+	var key []byte
+	var err error
+	if p := d.pos; p < len(d.buf) && d.buf[p]&0xe0 == 0xa0 && p+1+int(d.buf[p]&0x1f) <= len(d.buf) {
+		// PERF: a fixstr key (every key the host sends), without a call
+		end := p + 1 + int(d.buf[p]&0x1f)
+		key, d.pos = d.buf[p+1:end], end
+	} else if key, err = d.strBytes(); err != nil {
 		return err
 	}
 	switch string(key) {
 	case "v":
-		r.V, err = d.intField()
+		if p := d.pos; p < len(d.buf) && d.buf[p] <= 0x7f {
+			r.V, d.pos = int(d.buf[p]), p+1 // PERF: a positive fixint (1), without a call
+		} else {
+			r.V, err = d.intField()
+		}
 	case "method":
 		r.Method, err = d.str()
 	case "path":
@@ -40,7 +55,11 @@ func (d *decoder) requestField(r *Request) error {
 	case "scheme":
 		r.Scheme, err = d.str()
 	case "ctx":
-		r.Ctx, err = d.strMap()
+		if p := d.pos; p < len(d.buf) && d.buf[p] == 0x80 {
+			r.Ctx, d.pos = nil, p+1 // PERF: an empty ctx (the first stage's), without a call
+		} else {
+			r.Ctx, err = d.strMap()
+		}
 	case "body":
 		r.Body, err = d.optionalBody()
 	default:

@@ -62,7 +62,8 @@ func HandleInit(fn func(cfg Config) error) {
 
 // Buffers shared with the host. Package-level so the GC keeps them alive while the host
 // holds their addresses: in is the last mw_alloc buffer, out the last answer (valid until
-// the next call, as the ABI requires). Both are reused across calls.
+// the next call, as the ABI requires). Both are reused across calls. A continue action's
+// answer is in memo.encoded instead (memo.go).
 var in, out []byte
 
 // maxAlloc bounds mw_alloc: a larger request could only end in a fatal out-of-memory.
@@ -122,10 +123,26 @@ func onRequest(addr uintptr, n int32) []byte {
 		Error("mw: cannot read the request, answering 500: " + err.Error())
 	} else {
 		action = requestFn(req)
+		if memoable(&action) {
+			return answerMemo(&action)
+		}
 		refuseInvalid("action", action.validate())
 	}
 	out = appendAction(out[:0], action)
 	return out
+}
+
+// answerMemo answers a continue action: the memo's bytes when it is the last one answered
+// (memo.go), else validated and encoded into the memo's own buffer (the host has copied
+// the last answer: it is valid only until this call).
+func answerMemo(a *Action) []byte {
+	if memo.same(a) {
+		return memo.encoded
+	}
+	refuseInvalid("action", a.validate())
+	memo.valid = false
+	memo.remember(a, appendAction(memo.encoded[:0], *a))
+	return memo.encoded
 }
 
 // onResponse is the body of mw_on_response.

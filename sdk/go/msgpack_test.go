@@ -266,3 +266,28 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) { decodeAll(b) })
 }
+
+// A Request in the longer forms other encoders may choose (map16, str8 keys, v as uint8, a
+// non-empty ctx) decodes like the short forms that decodeRequest reads inline, and a
+// fixmap that claims more entries than the input holds is refused.
+func TestRequestLongFormsDecodeLikeShortOnes(t *testing.T) {
+	str8 := func(b []byte, s string) []byte { return append(append(b, 0xd9, byte(len(s))), s...) }
+	short := appendMapLen(nil, 3)
+	short = appendInt(appendStr(short, "v"), 1)
+	short = appendStr(appendStr(short, "path"), "/a")
+	short = appendStrMap(appendStr(short, "ctx"), map[string]string{"k": "v"})
+	long := []byte{0xde, 0, 3}
+	long = append(str8(long, "v"), 0xcc, 1)
+	long = appendStr(str8(long, "path"), "/a")
+	long = appendStrMap(str8(long, "ctx"), map[string]string{"k": "v"})
+	var a, b Request
+	if err := decodeRequest(short, &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := decodeRequest(long, &b); err != nil || !reflect.DeepEqual(a, b) || b.Ctx["k"] != "v" || b.V != 1 {
+		t.Errorf("long forms: %+v, %v; short forms: %+v", b, err, a)
+	}
+	if err := decodeRequest([]byte{0x83, 0xa1, 'v', 1}, &a); err == nil {
+		t.Error("a fixmap of 3 entries in 4 bytes was accepted")
+	}
+}

@@ -171,3 +171,25 @@ def test_a_response_phase_failure_fails_closed(tmp_path):
     result = client(tmp_path, ("late", stage, {})).simulate_get(MARKER)
     assert result.status_code == 503
     assert json.loads(result.text)["stage"] == "late"
+
+
+def test_stages_response_headers_replace_the_apps_and_apply_in_reverse_order(tmp_path):
+    """Stages without mw_on_response: each one's response_headers replace the app's header of
+    that name (whatever case the app used), the first stage's value wins over a later one's
+    (reverse order), and Set-Cookie values are appended, never replaced."""
+    class App:
+        def on_get(self, req, resp):
+            resp.set_header("X-Resp", "app")
+            resp.append_header("Set-Cookie", "a=1")
+            resp.text = "ok"
+
+    app = falcon.App()
+    app.add_route("/r", App())
+    first = const_guest({"action": "continue", "response_headers": [["x-resp", "first"], ["set-cookie", "b=2"]]})
+    second = const_guest({"action": "continue", "response_headers": [["x-resp", "second"]]})
+    third = const_guest({"action": "continue", "response_headers": [["x-other", "third"]]})
+    result = client(tmp_path, ("first", first, {}), ("second", second, {}), ("third", third, {}),
+                    app=app).simulate_get("/r")
+    assert result.status_code == 200
+    assert result.headers["x-resp"] == "first" and result.headers["x-other"] == "third"
+    assert {c.name: c.value for c in result.cookies.values()} == {"a": "1", "b": "2"}

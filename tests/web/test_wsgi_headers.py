@@ -15,6 +15,10 @@ from mwhost.web.wsgi_headers import write_environ_headers
     ([], {"accept"}, {}),                                                        # removed
     ([("x-a", "1")], {"x-a", "accept"}, {"HTTP_X_A": "1"}),                      # set one, remove one
     ([("accept", "keep"), ("x-b", "2")], {"x-b"}, {"HTTP_ACCEPT": "*/*", "HTTP_X_B": "2"}),  # others untouched
+    ([("x-a", "1"), ("x-b", "2"), ("accept", "3")], {"x-a", "x-b", "accept"},  # one pair per name
+     {"HTTP_X_A": "1", "HTTP_X_B": "2", "HTTP_ACCEPT": "3"}),
+    ([("x-a", "1"), ("x-a", "2")], {"x-a", "accept"}, {"HTTP_X_A": "1, 2"}),     # as many pairs as names
+    ([("x-a", "1"), ("x-c", "2")], {"x-a", "x-b"}, {"HTTP_X_A": "1"}),           # a pair of no edited name
 ])
 def test_only_edited_names_change(headers, names, expected):
     """Each edited name ends with exactly its listed values; every other key stays as it was."""
