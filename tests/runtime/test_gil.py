@@ -147,6 +147,32 @@ def test_short_calls_keep_the_gil_where_only_the_c_ticker_ticks(native_runtime):
         assert instance._on_request.releases <= 25
 
 
+def test_a_pipelines_request_phase_keeps_the_gil_through_short_calls(native_runtime):
+    """Through Pipeline.on_request (the C request phase, ``_accel.run_stages``), three plain
+    stages' 200 short calls each hardly ever give up the GIL, as a direct call does."""
+    import falcon.testing
+
+    from mwhost.pipeline import Pipeline, RequestState
+    from mwhost.pipeline.stage import Stage
+    from mwhost.settings import StageSettings
+
+    module = GuestModule.from_bytes(native_runtime, guest())
+    stages = tuple(Stage(StageSettings(name=f"keep{i}"), module) for i in range(3))
+    for stage in stages:
+        stage._idle.append(stage._new_slot())
+    pipeline = Pipeline(stages)
+    assert pipeline._preps is not None  # the C request phase takes these stages
+    try:
+        for _ in range(200):
+            environ = falcon.testing.create_environ(path="/p", headers={"X-A": "1"})
+            assert pipeline.on_request(RequestState.from_environ("GET", "/p", "", environ, "10.0.0.1", "http")) is None
+        slots = [slot for stage in stages for slot in stage._idle]
+        assert len(slots) == 3 and sum(slot.instance._on_request.releases for slot in slots) <= 30
+    finally:
+        for stage in stages:
+            stage.close()
+
+
 def test_every_call_releases_the_gil_while_a_python_ticker_ticks(thread_runtime):
     """A Python ticker needs the GIL to tick: while one ticks the engine, each call gives the GIL
     up for its whole roundtrip (a call holding it through a loop would stop the ticks for good)."""
