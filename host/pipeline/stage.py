@@ -216,7 +216,7 @@ class Stage:
             call = instance.request_call
             if call is not None:
                 # PERF: GuestInstance.on_request written out for an open instance with no
-                # per-call fuel or clock (one Python frame less per stage; the log's calls
+                # per-call fuel or Python clock (one Python frame less per stage; the log's calls
                 # only after a call that logged); keep them in step
                 log = instance.log
                 if not log.clean:

@@ -694,6 +694,7 @@ typedef struct {
     TickSwitch *ticks;   /* its engine's switch (held by deadline_owner) */
     unsigned long long max_output, deadline_ticks;  /* what a call with the data alone uses */
     unsigned long long releases;  /* calls that gave up the GIL (tests and benchmarks read it) */
+    unsigned long long started_ns;  /* the last call's start (CLOCK_MONOTONIC, as time.monotonic_ns) */
 } MessageCall;
 
 enum { FAILED_CALL = 1, ALLOC_ZERO, INPUT_OUTSIDE, RESULT_ZERO, OUTPUT_TOO_LARGE, OUTPUT_OUTSIDE };
@@ -755,11 +756,11 @@ static int MessageCall_init(MessageCall *self, PyObject *args, PyObject *kwargs)
 
 /* Start a call on the store's deadline: its end in wall time, ``ticks - 1`` ticks from now
  * (module docstring; at least 1 ns, 0 meaning no call), and whether it holds the GIL. */
-static void arm(Deadline *deadline, unsigned long long ticks, int holds_gil) {
+static void arm(Deadline *deadline, unsigned long long ticks, int holds_gil, uint64_t now) {
     uint64_t budget = 0;
     if (ticks > 1)  /* saturated far beyond any timeout: no overflow */
         budget = ticks - 1 > (UINT64_MAX / 4) / deadline->tick_ns ? UINT64_MAX / 4 : (ticks - 1) * deadline->tick_ns;
-    deadline->end_ns = monotonic_ns() + budget;
+    deadline->end_ns = now + budget;
     deadline->end_ns += deadline->end_ns == 0;
     deadline->holds_gil = holds_gil;
     deadline->released = NULL;
@@ -817,8 +818,11 @@ static PyObject *MessageCall_call(MessageCall *self, PyObject *args, PyObject *k
     int code;
     Deadline *deadline = self->deadline;
     int keep = deadline != NULL && self->ticks->keep_gil;
+    /* NOTE: the start, for a guest's poll_oneoff (StoreState.deadline_ns): a guest that can
+     * wait needs no clock read in Python per call (GuestInstance.request_call) */
+    self->started_ns = monotonic_ns();
     if (deadline != NULL) {
-        arm(deadline, ticks, keep);
+        arm(deadline, ticks, keep, self->started_ns);
         /* NOTE: the callback sees every tick of the call and ends it at its wall-time end */
         self->epoch(self->context, 1);
     } else {
@@ -864,6 +868,8 @@ static PyMemberDef MessageCall_members[] = {
     {"max_output", T_ULONGLONG, offsetof(MessageCall, max_output), 0, "the output limit of a (data) call"},
     {"deadline", T_ULONGLONG, offsetof(MessageCall, deadline_ticks), 0, "the epoch ticks of a (data) call"},
     {"releases", T_ULONGLONG, offsetof(MessageCall, releases), READONLY, "calls that gave up the GIL"},
+    {"started_ns", T_ULONGLONG, offsetof(MessageCall, started_ns), READONLY,
+     "the last call's start on the monotonic clock (time.monotonic_ns), 0 before the first"},
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -1296,7 +1302,7 @@ static int stage_step(PyObject *prep_tuple, PyObject *state, PyObject *cont, PyO
     }
     PyObject *instance = ATTR(slot, N_INSTANCE), *call = NULL, *log = NULL, *action = NULL;
     if (instance != NULL && (call = ATTR(instance, N_REQUEST_CALL)) != NULL && call == Py_None) {
-        /* an instance with per-call fuel or clock: GuestInstance.on_request, in Python */
+        /* an instance with per-call fuel (or a Python clock): GuestInstance.on_request */
         int rc = PyList_Append(idle, slot);
         Py_DECREF(call);
         Py_DECREF(instance);

@@ -54,7 +54,7 @@ class GuestInstance:
         # PERF: for a caller that runs the request call itself (Stage.on_request): the
         # roundtrip ``(message) -> bytes`` with this instance's limits, set only while the
         # instance is open and needs no per-call work besides its log's (no fuel to refill,
-        # no guest clock to start); None otherwise: then call ``on_request``
+        # no guest clock to start in Python); None otherwise: then call ``on_request``
         self.request_call = None
         self._epoch = None
         runtime.track(self)
@@ -95,7 +95,12 @@ class GuestInstance:
                                         self._epoch)
         self._on_request.max_output = self._max_output
         self._on_request.deadline = self._deadline
-        if not self._fuel and self._call_clock is None:
+        if self._call_clock is not None and hasattr(self._on_request, "started_ns"):
+            # PERF: the C roundtrip records each call's start: a guest that can wait in
+            # poll_oneoff (every Go guest: its runtime imports it) reads its deadline from
+            # there, and its request calls need no Python clock read (the flat path)
+            self._state.request_clock = self._on_request
+        if not self._fuel and (self._call_clock is None or self._state.request_clock is not None):
             self.request_call = self._on_request
         names = self.module.exports
         self._on_response = (message_call(context, exports["mw_alloc"], exports["mw_on_response"], self._memory,

@@ -20,7 +20,7 @@ class StoreState:
     """What the host functions know about one instance's store: where its log lines go, and
     when its current call must end (so that no host call sleeps past it)."""
 
-    __slots__ = ("log", "timeout_ns", "started_ns", "clock_base_ns", "http")
+    __slots__ = ("log", "timeout_ns", "started_ns", "clock_base_ns", "http", "request_clock")
 
     def __init__(self, log: GuestLog, timeout_ms: int) -> None:
         self.log = log
@@ -31,11 +31,19 @@ class StoreState:
         self.clock_base_ns = self.started_ns
         #: an http-wasm guest's HttpState (host/runtime/httpwasm.py); None for ABI v1
         self.http = None
+        #: the C request roundtrip, which records each call's start itself (``started_ns``),
+        #: or None: then every call sets ``started_ns`` here
+        self.request_clock = None
 
     @property
     def deadline_ns(self) -> int:
         """The current call's end on the host's monotonic clock."""
-        return self.started_ns + self.timeout_ns
+        started = self.started_ns
+        clock = self.request_clock
+        if clock is not None and clock.started_ns > started:
+            # NOTE: calls on one store never overlap: the later of the two starts is this call's
+            started = clock.started_ns
+        return started + self.timeout_ns
 
 
 class StoreRegistry:

@@ -228,3 +228,32 @@ def test_only_guests_that_can_wait_pay_for_a_call_clock():
     runtime = default_runtime()
     assert not GuestModule.from_bytes(runtime, guest()).can_wait
     assert GuestModule.from_bytes(runtime, report_guest(poll(0))).can_wait
+
+
+def test_a_guest_that_can_wait_takes_the_flat_call_where_the_roundtrip_keeps_the_clock(both_hot_paths):
+    """With the C roundtrip (which records each call's start) a module importing poll_oneoff
+    gets ``request_call`` like any other; on the pure-Python path it keeps the clocked call."""
+    wasm = report_guest(clock_sub(0, 1, ns(MS)) + poll(1))
+    with GuestInstance(GuestModule.from_bytes(default_runtime(), wasm), Limits(timeout_ms=100), "wasi@0") as inst:
+        assert (inst.request_call is not None) == (both_hot_paths == "accel")
+
+
+def test_a_flat_call_counts_its_deadline_from_its_own_start(both_hot_paths):
+    """Through ``request_call`` (no Python clock read), each call's sleeps are bounded by that
+    call's own start: after the instance sat idle for longer than its timeout, a 60 ms sleep
+    under 100 ms still sleeps, twice in a row, and a second 60 ms sleep in one call is a timeout."""
+    once = report_guest(clock_sub(0, 1, ns(60 * MS)) + poll(1))
+    twice = report_guest(clock_sub(0, 1, ns(60 * MS)) + poll(1) + poll(1))
+    runtime = default_runtime()
+    with GuestInstance(GuestModule.from_bytes(runtime, once), Limits(timeout_ms=100), "wasi@0") as inst, \
+            GuestInstance(GuestModule.from_bytes(runtime, twice), Limits(timeout_ms=100), "wasi@1") as late:
+        call = inst.request_call or inst.on_request
+        time.sleep(0.15)  # NOTE: not a synchronisation: idle past the timeout since the instance started
+        for _ in range(2):
+            started = time.monotonic()
+            assert msgpack.unpackb(call(REQUEST))["body"][:8] == struct.pack("<II", ESUCCESS, 1)
+            assert time.monotonic() - started >= 0.055
+        started = time.monotonic()
+        with pytest.raises(GuestTimeout, match="waited in a host call"):
+            (late.request_call or late.on_request)(REQUEST)
+        assert 0.055 <= time.monotonic() - started < 0.150
