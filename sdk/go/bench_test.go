@@ -54,11 +54,20 @@ func sixteenHeaders() []byte {
 
 // BenchmarkOnRequest is one mw_on_request as the host makes it: mw_alloc, copy in, call.
 func BenchmarkOnRequest(b *testing.B) {
+	benchmarkOnRequest(b, HandleRequest)
+}
+
+// BenchmarkOnRequestLent is the same call with the request lent (HandleRequestLent).
+func BenchmarkOnRequestLent(b *testing.B) {
+	benchmarkOnRequest(b, HandleRequestLent)
+}
+
+func benchmarkOnRequest(b *testing.B, register func(func(*Request) Action)) {
 	msg := sixteenHeaders()
 	action := Continue().SetHeader("x-mwhost-demo", "1").SetResponseHeader("x-mwhost", "wasm")
-	saved := requestFn
-	defer func() { requestFn = saved }()
-	HandleRequest(func(*Request) Action { return action })
+	saved, lend := requestFn, lendRequest
+	defer func() { requestFn, lendRequest = saved, lend }()
+	register(func(*Request) Action { return action })
 	b.ReportAllocs()
 	for b.Loop() {
 		buf := alloc(int32(len(msg)))

@@ -10,8 +10,11 @@ import "slices"
 // (the compiler compares the bytes, no allocation); an earlier version dispatched through a
 // closure per key, an indirect call that costs more than the switch in Go's wasm code.
 
-func decodeRequest(in []byte, r *Request) error {
-	d := newDecoder(in)
+func decodeRequest(in []byte, r *Request) error { return decodeRequestWith(newDecoder(in), r) }
+
+// decodeRequestWith decodes d's message into r (a kept or a lent decoder, lend.go).
+func decodeRequestWith(d *decoder, r *Request) error {
+	in := d.buf
 	var n int
 	var err error
 	if len(in) > 0 && in[0]&0xf0 == 0x80 && 2*int(in[0]&0x0f) < len(in) {

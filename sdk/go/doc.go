@@ -13,6 +13,10 @@
 //
 //	func main() {}
 //
+// HandleRequestLent registers a request callback that gets the request lent for the call
+// only (valid until it returns; no copy and no allocation per request): use it when the
+// callback keeps nothing of the request.
+//
 // Callbacks not registered keep their defaults: requests continue unchanged, responses are
 // left unchanged and any config is accepted. The SDK declares the ABI exports, decodes the
 // host's messages and encodes the answers with its own small msgpack codec (stdlib only).

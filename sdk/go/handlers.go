@@ -31,9 +31,11 @@ const (
 var initialised = initPending
 
 // HandleRequest registers the request-phase callback. Call it from an init function.
+// The Request and everything in it stay valid after the call: the callback may keep them.
+// HandleRequestLent lends the request for the call instead, which is cheaper.
 func HandleRequest(fn func(req *Request) Action) {
 	if fn != nil {
-		requestFn = fn
+		requestFn, lendRequest = fn, false
 	}
 }
 
@@ -113,11 +115,7 @@ func onRequest(addr uintptr, n int32) []byte {
 		out = appendAction(out[:0], notConfigured)
 		return out
 	}
-	req := newRequest()
-	msg, err := input(addr, n)
-	if err == nil {
-		err = decodeRequest(msg, req)
-	}
+	req, err := readRequest(addr, n)
 	action := internalError
 	if err != nil {
 		Error("mw: cannot read the request, answering 500: " + err.Error())
@@ -132,6 +130,19 @@ func onRequest(addr uintptr, n int32) []byte {
 	return out
 }
 
+// readRequest decodes the call's message: lent (lend.go) or into fresh memory (blocks.go).
+func readRequest(addr uintptr, n int32) (*Request, error) {
+	msg, err := input(addr, n)
+	if err != nil {
+		return nil, err
+	}
+	if lendRequest {
+		return decodeLentRequest(msg)
+	}
+	req := newRequest()
+	return req, decodeRequest(msg, req)
+}
+
 // answerMemo answers a continue action: the memo's bytes when it is the last one answered
 // (memo.go), else validated and encoded into the memo's own buffer (the host has copied
 // the last answer: it is valid only until this call).
@@ -140,6 +151,11 @@ func answerMemo(a *Action) []byte {
 		return memo.encoded
 	}
 	refuseInvalid("action", a.validate())
+	if lendRequest && holdsLent(a) {
+		// its text changes with the next request: never remembered (lend.go)
+		out = appendAction(out[:0], *a)
+		return out
+	}
 	memo.valid = false
 	memo.remember(a, appendAction(memo.encoded[:0], *a))
 	return memo.encoded

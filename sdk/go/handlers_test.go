@@ -15,12 +15,14 @@ import (
 func logged(t *testing.T) *[]string {
 	t.Helper()
 	var lines []string
-	sink, req, resp, ini, state := imports.LogSink, requestFn, responseFn, initFn, initialised
+	sink, req, resp, ini, state, lend := imports.LogSink, requestFn, responseFn, initFn, initialised, lendRequest
 	imports.LogSink = func(level int32, msg string) {
 		lines = append(lines, string(rune('0'+level))+" "+msg)
 	}
 	initialised = initPending // each test is a fresh instance
-	t.Cleanup(func() { imports.LogSink, requestFn, responseFn, initFn, initialised = sink, req, resp, ini, state })
+	t.Cleanup(func() {
+		imports.LogSink, requestFn, responseFn, initFn, initialised, lendRequest = sink, req, resp, ini, state, lend
+	})
 	return &lines
 }
 

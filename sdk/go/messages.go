@@ -3,9 +3,10 @@ package mw
 // ABIVersion is the ABI this SDK implements; mw_abi_version returns it.
 const ABIVersion = 1
 
-// Request is what the host sends to mw_on_request. Its strings are substrings of one copy
-// of the message, valid after the call: strings.Clone one you keep for long, or it keeps
-// the whole message alive.
+// Request is what the host sends to mw_on_request. With HandleRequest its strings are
+// substrings of one copy of the message, valid after the call: strings.Clone one you keep
+// for long, or it keeps the whole message alive. With HandleRequestLent the Request and
+// everything in it are valid only until the callback returns.
 type Request struct {
 	V          int
 	Method     string

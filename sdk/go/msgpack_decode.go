@@ -28,6 +28,9 @@ type decoder struct {
 	pos int
 	// text is buf as one string when set (newDecoder): str returns substrings of it.
 	text string
+	// lent: text is buf itself, lent for the call (lend.go): the header list and ctx map
+	// are the reused ones, and bodies alias buf.
+	lent bool
 }
 
 // newDecoder reads one message. PERF: the message is copied once (newText), and every str
@@ -211,7 +214,8 @@ func (d *decoder) strCopy() (string, error) {
 	return string(d.buf[start:end]), err
 }
 
-// binOrStr returns a copy of a bin (or str) payload, so callers may keep it after the call.
+// binOrStr returns a copy of a bin (or str) payload, so callers may keep it after the call
+// (a lent decoder's: the payload itself, see own).
 func (d *decoder) binOrStr() ([]byte, error) {
 	c, err := d.peek()
 	if err != nil {
@@ -222,7 +226,7 @@ func (d *decoder) binOrStr() ([]byte, error) {
 			return nil, d.fail("expected bin or str")
 		}
 		b, err := d.strBytes()
-		return append([]byte{}, b...), err
+		return d.own(b), err
 	}
 	d.pos++
 	n, err := d.length(1<<(c-0xc4), 1)
@@ -230,7 +234,16 @@ func (d *decoder) binOrStr() ([]byte, error) {
 		return nil, err
 	}
 	b, err := d.take(n)
-	return append([]byte{}, b...), err
+	return d.own(b), err
+}
+
+// own returns a copy of b, or for a lent decoder b itself, capped so that an append
+// reallocates instead of overwriting the rest of the lent message.
+func (d *decoder) own(b []byte) []byte {
+	if d.lent {
+		return b[:len(b):len(b)]
+	}
+	return append([]byte{}, b...)
 }
 
 // int reads any msgpack integer that fits an int64.
@@ -273,7 +286,12 @@ func (d *decoder) strMap() (map[string]string, error) {
 	if err != nil || n == 0 {
 		return nil, err
 	}
-	m := make(map[string]string, n)
+	var m map[string]string
+	if d.lent {
+		m = lentCtxMap(n)
+	} else {
+		m = make(map[string]string, n)
+	}
 	for range n {
 		k, err := d.str()
 		if err != nil {
@@ -292,7 +310,12 @@ func (d *decoder) headers() (Headers, error) {
 	if err != nil || n == 0 {
 		return nil, err
 	}
-	h := newHeaders(n)
+	var h Headers
+	if d.lent {
+		h = lentHeaders(n)
+	} else {
+		h = newHeaders(n)
+	}
 	buf, text := d.buf, d.text
 	inText := len(text) == len(buf)
 	for i := range h {

@@ -285,7 +285,8 @@ func decodeAll(raw []byte) []error {
 	var req Request
 	var resp Response
 	_, cfgErr := decodeConfig(raw)
-	return []error{decodeRequest(raw, &req), decodeResponse(raw, &resp), cfgErr}
+	_, lentErr := decodeLentRequest(raw)
+	return []error{decodeRequest(raw, &req), decodeResponse(raw, &resp), cfgErr, lentErr}
 }
 
 func readVectorB(b *testing.B, name string) []byte {

@@ -30,6 +30,7 @@ var (
 
 func init() {
 	mw.HandleInit(configure)
+	// kept, not lent (HandleRequestLent): the limiter keeps client keys across requests
 	mw.HandleRequest(handle)
 }
 

@@ -19,7 +19,8 @@ var header = "x-request-id"
 
 func init() {
 	mw.HandleInit(configure)
-	mw.HandleRequest(handle)
+	// lent: handle keeps nothing past the call (an incoming id is encoded before it returns)
+	mw.HandleRequestLent(handle)
 }
 
 func main() {}
