@@ -10,9 +10,6 @@ at a wall-time deadline from its start, whenever its first epoch check comes.
 from __future__ import annotations
 
 import logging
-import os
-import select
-import signal
 import threading
 import time
 
@@ -26,6 +23,7 @@ from mwhost.runtime.guestlog import GuestLog
 from mwhost.runtime.httpwasm import Exchange
 from mwhost.runtime.httpwasm_instance import HttpWasmInstance
 from tests.conftest import vector_bytes
+from tests.forked import passes_in_child
 from tests.hostile.guests import WASI_CLOCKS, sleep_wat
 from tests.httpwasm.wat_guests import NEXT, hw_guest
 from tests.wat import guest, packed
@@ -379,32 +377,19 @@ def test_a_child_forked_during_a_looping_call_keeps_the_gil_only_with_its_own_ti
     while time.monotonic() < in_guest:
         time.sleep(0.001)
     assert parent_call.is_alive() and not outcome
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report through the pipe, never return into pytest
-        code = b"?"
-        try:
-            engine = native_runtime.engine
-            off_before = not ticker.keeps_gil(engine) and not ticker.tick_switch(engine).keep_gil
-            with make(native_runtime, guest(LOOP), timeout_ms=50) as instance:  # starts the child's ticker
-                on_after = ticker.keeps_gil(engine)
-                try:
-                    instance.request_call(REQUEST)
-                except GuestTimeout:
-                    if off_before and on_after and instance._on_request.releases == 1:
-                        code = b"T"
-        finally:
-            os.write(write, code)
-            os._exit(0)
-    os.close(write)
-    try:
-        ready, _, _ = select.select([read], [], [], 20)
-        if not ready:
-            os.kill(pid, signal.SIGKILL)
-        assert ready and os.read(read, 1) == b"T"
-    finally:
-        os.close(read)
-        os.waitpid(pid, 0)
+
+    def keeps_the_gil_with_its_own_ticker() -> bool:
+        engine = native_runtime.engine
+        off_before = not ticker.keeps_gil(engine) and not ticker.tick_switch(engine).keep_gil
+        with make(native_runtime, guest(LOOP), timeout_ms=50) as instance:  # starts the child's ticker
+            on_after = ticker.keeps_gil(engine)
+            try:
+                instance.request_call(REQUEST)
+            except GuestTimeout:
+                return off_before and on_after and instance._on_request.releases == 1
+        return False
+
+    assert passes_in_child(keeps_the_gil_with_its_own_ticker)
     parent_call.join(10)
     assert not parent_call.is_alive() and isinstance(outcome[0], GuestTimeout)
     looping.close()

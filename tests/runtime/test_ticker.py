@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import select
-import signal
 import threading
 import time
 
@@ -14,6 +11,7 @@ from mwhost.errors import GuestTimeout
 from mwhost.runtime import TICK_MS, GuestInstance, GuestModule, Limits, Runtime
 from mwhost.runtime import ticker
 from tests.conftest import vector_bytes
+from tests.forked import passes_in_child
 from tests.wat import guest
 
 REQUEST = vector_bytes("request_typical")
@@ -97,30 +95,18 @@ def test_a_forked_child_ticks_on_its_own(runtime):
     """A child forked from a process whose ticker runs starts its own and interrupts a loop."""
     runtime.ensure_ticker()
     parent_tickers = list(runtime._tickers)
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report the outcome through the pipe, never return into pytest
-        code = b"?"
-        try:
-            for parent_ticker in parent_tickers:
-                parent_ticker.stop()  # the parent's: a no-op here, never a join of a thread not here
-            with looping(runtime) as instance:
-                try:
-                    instance.on_request(REQUEST)
-                except GuestTimeout:
-                    code = b"T"
-        finally:
-            os.write(write, code)
-            os._exit(0)
-    os.close(write)
-    try:
-        ready, _, _ = select.select([read], [], [], 20)
-        if not ready:
-            os.kill(pid, signal.SIGKILL)  # the loop was never interrupted in the child
-        assert ready and os.read(read, 1) == b"T"
-    finally:
-        os.close(read)
-        os.waitpid(pid, 0)
+
+    def interrupted_in_child() -> bool:
+        for parent_ticker in parent_tickers:
+            parent_ticker.stop()  # the parent's: a no-op here, never a join of a thread not here
+        with looping(runtime) as instance:
+            try:
+                instance.on_request(REQUEST)
+            except GuestTimeout:
+                return True
+        return False
+
+    assert passes_in_child(interrupted_in_child)  # else the loop was never interrupted there
 
 
 @pytest.mark.skipif(not NATIVE_BUILT, reason="the C ticker is not built")
