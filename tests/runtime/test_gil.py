@@ -41,16 +41,21 @@ def both_hot_paths():
     """These tests choose their path themselves (overrides tests/hot_path.py's)."""
 
 
+def _ticked_runtime(monkeypatch, python_thread: bool):
+    """A runtime with its ticker started: the C thread, or the Python thread."""
+    monkeypatch.setenv(ticker.THREAD_TICKER_ENV, "1" if python_thread else "0")
+    made = Runtime(parallel_compilation=False)
+    made.ensure_ticker()
+    yield made
+    made.close_instances()
+
+
 @pytest.fixture
 def native_runtime(monkeypatch):
     """A runtime ticked by the C thread alone, with the accelerator on: calls keep the GIL."""
     if accel.ACCEL is None or not NATIVE_BUILT:
         pytest.skip("the accelerator or the C ticker is not built (or switched off)")
-    monkeypatch.setenv(ticker.THREAD_TICKER_ENV, "0")
-    made = Runtime(parallel_compilation=False)
-    made.ensure_ticker()
-    yield made
-    made.close_instances()
+    yield from _ticked_runtime(monkeypatch, python_thread=False)
 
 
 @pytest.fixture
@@ -58,11 +63,7 @@ def thread_runtime(monkeypatch):
     """A runtime ticked by a Python thread: no call may keep the GIL while it runs."""
     if accel.ACCEL is None:
         pytest.skip("the accelerator is not built (or switched off)")
-    monkeypatch.setenv(ticker.THREAD_TICKER_ENV, "1")
-    made = Runtime(parallel_compilation=False)
-    made.ensure_ticker()
-    yield made
-    made.close_instances()
+    yield from _ticked_runtime(monkeypatch, python_thread=True)
 
 
 def make(runtime: Runtime, wasm: bytes, module_fuel: bool = False, **limits) -> GuestInstance:
