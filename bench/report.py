@@ -88,7 +88,9 @@ def targets(r: dict) -> list[dict]:
         m = r["memory_swaps"]
         grew = m["max_rss_growth_kib"]
         complete = m["swaps"] == m["swaps_planned"] and m["same_workers"]
-        first, last = m["samples"][0], m["samples"][-1]
+        from bench.memory_swaps import baseline
+
+        first, last = baseline(m["samples"]), m["samples"][-1]
         cause = []
         if m.get("stalled"):
             st = m["stalled"]
@@ -214,8 +216,9 @@ def _memory(r: dict) -> str:
 
 `mwhost serve` ({m['workers']} sync workers, the same two stages); each swap writes a generation
 changing both stages' config, waits until every worker logged that it serves it, then sends
-{memory_swaps.REQUESTS_PER_SWAP} requests. VmRSS and open fds of each worker read from /proc every few swaps;
-{m['swaps']} swaps in {m['seconds']:.0f} s; same worker processes at the end: {m['same_workers']}.
+{memory_swaps.REQUESTS_PER_SWAP} requests. VmRSS and open fds of each worker read from /proc every few swaps,
+growth counted from the first swap every worker applied (before it a worker may still be building its
+first pipeline); {m['swaps']} swaps in {m['seconds']:.0f} s; same worker processes at the end: {m['same_workers']}.
 {stalled}
 {memory_swaps.report(m)}
 {control}
