@@ -1042,9 +1042,7 @@ static int slot_set(PyObject *o, int n, PyObject *value) {
 
 /* time.perf_counter's clock (CLOCK_MONOTONIC on Linux), in seconds */
 static double stage_clock(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)now.tv_sec + (double)now.tv_nsec * 1e-9;
+    return (double)monotonic_ns() * 1e-9;
 }
 
 /* a call's result dropped: 0, or -1 when it raised */
