@@ -42,7 +42,8 @@ class PhaseMeter:
     once FOLD_AT of them wait (so a process that never flushes keeps a bounded deque).
     """
 
-    __slots__ = ("labels", "_lock", "waiting", "ok", "failed", "buckets", "total", "kinds", "__weakref__")
+    __slots__ = ("labels", "_lock", "waiting", "ok", "failed", "buckets", "total", "kinds", "tally",
+                 "__weakref__")
 
     def __init__(self, stage: str, version: str, phase: str) -> None:
         self.labels = (stage, version[:12], phase)
@@ -56,6 +57,17 @@ class PhaseMeter:
         self.buckets = [0] * (len(BUCKETS) + 1)
         self.total = 0.0
         self.kinds: dict[str, int] = {}
+        # the C request phase's counter of ok calls (``tally_with``), folded in with the deque
+        self.tally = None
+
+    def tally_with(self, make_tally):
+        """The object the C request phase counts this meter's ok calls in, made once by
+        ``make_tally(BUCKETS)`` (the accelerator's Tally: ``take() -> (calls, counts per
+        bucket, total seconds)``, reset on each take); ``take()`` folds its counts in."""
+        with self._lock:
+            if self.tally is None:
+                self.tally = make_tally(BUCKETS)
+            return self.tally
 
     def record(self, seconds: float, ok: bool) -> None:
         # PERF: on every stage call; see the class docstring.
@@ -88,6 +100,15 @@ class PhaseMeter:
             total += seconds
         self.ok += count
         self.total = total
+        tally = self.tally
+        if tally is not None:
+            # NOTE: take() runs in C under the GIL: no call is counted twice or lost
+            calls, counts, seconds = tally.take()
+            if calls:
+                self.ok += calls
+                self.total += seconds
+                for index, count in enumerate(counts):
+                    buckets[index] += count
 
     def failure(self, kind: str) -> None:
         with self._lock:

@@ -6,7 +6,10 @@ from __future__ import annotations
 import bisect
 import threading
 
+import pytest
+
 from mwhost.metrics import BUCKETS, FOLD_AT, PhaseMeter
+from mwhost.runtime import accel
 
 
 def test_counts_and_histogram_are_those_of_the_recorded_calls():
@@ -65,3 +68,36 @@ def test_a_meter_that_is_never_taken_stays_bounded():
         meter.record(0.001, ok=True)
     assert len(meter.waiting) < FOLD_AT
     assert meter.take()[0] == FOLD_AT * 3 + 5
+
+
+needs_accel = pytest.mark.skipif(accel.ACCEL is None, reason="the Tally is the C accelerator's")
+
+
+@needs_accel
+def test_a_tally_counts_as_the_meter_folds():
+    """The C request phase's Tally puts each call in the bucket bisect_left puts it in (every
+    edge, below and above all), and the meter's take() folds its counts with the deque's."""
+    meter = PhaseMeter("s", "v", "request")
+    tally = meter.tally_with(accel.ACCEL.Tally)
+    assert meter.tally_with(accel.ACCEL.Tally) is tally  # one per meter, whatever asks again
+    durations = [0.0, *BUCKETS, 2.0, 0.000003, 0.00007, *(b * 1.0001 for b in BUCKETS)]
+    expected = [0] * (len(BUCKETS) + 1)
+    for seconds in durations:
+        tally.add(seconds)
+        expected[bisect.bisect_left(BUCKETS, seconds)] += 1
+    meter.record(0.001, ok=True)  # a call the Python path counted
+    expected[bisect.bisect_left(BUCKETS, 0.001)] += 1
+    ok, failed, buckets, total, _ = meter.take()
+    assert (ok, failed) == (len(durations) + 1, 0)
+    assert buckets == expected and abs(total - sum(durations) - 0.001) < 1e-9
+    assert meter.take()[:4] == (0, 0, [0] * (len(BUCKETS) + 1), 0.0)
+
+
+@needs_accel
+def test_a_tally_refuses_bounds_it_cannot_bisect():
+    with pytest.raises(ValueError):
+        accel.ACCEL.Tally((0.2, 0.1))
+    with pytest.raises(ValueError):
+        accel.ACCEL.Tally(tuple(float(i) for i in range(65)))
+    with pytest.raises(TypeError):
+        accel.ACCEL.Tally(("a",))

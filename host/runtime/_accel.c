@@ -695,7 +695,12 @@ typedef struct {
     unsigned long long max_output, deadline_ticks;  /* what a call with the data alone uses */
     unsigned long long releases;  /* calls that gave up the GIL (tests and benchmarks read it) */
     unsigned long long started_ns;  /* the last call's start (CLOCK_MONOTONIC, as time.monotonic_ns) */
+    PyObject *last_output;  /* the last output (bytes), handed out again while the guest repeats it */
 } MessageCall;
+
+/* the largest output kept for the next call (output_bytes); the decoded-action cache keeps
+ * outputs up to 512 bytes (stage.py) */
+#define LAST_OUTPUT_MAX 512
 
 enum { FAILED_CALL = 1, ALLOC_ZERO, INPUT_OUTSIDE, RESULT_ZERO, OUTPUT_TOO_LARGE, OUTPUT_OUTSIDE };
 
@@ -801,19 +806,22 @@ static int roundtrip(MessageCall *self, const char *in, uint64_t size, uint64_t 
     return 0;
 }
 
-/* (data: bytes, max_output: int, deadline_ticks: int), or (data) with the members' limits */
-static PyObject *MessageCall_call(MessageCall *self, PyObject *args, PyObject *kwargs) {
-    Py_buffer in;
-    (void)kwargs;
-    if (self->fail == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "MessageCall was not initialised");
-        return NULL;
-    }
-    unsigned long long max_output = self->max_output, ticks = self->deadline_ticks, fail_args[3] = {0, 0, 0};
-    /* PERF: (data) alone takes the limits set once per instance (GuestInstance.request_call) */
-    if (PyTuple_GET_SIZE(args) == 1 ? !PyArg_ParseTuple(args, "y*", &in)
-                                    : !PyArg_ParseTuple(args, "y*KK", &in, &max_output, &ticks))
-        return NULL;
+/* the guest's output as bytes: the last output's object again when the guest answered the
+ * same bytes (a constant answer: no new object, and its hash, which the decoded-action cache
+ * looks up, is already computed), else a new one, kept for the next call when it is small */
+static PyObject *output_bytes(MessageCall *self, const char *out, Py_ssize_t len) {
+    PyObject *last = self->last_output;
+    if (last != NULL && PyBytes_GET_SIZE(last) == len && memcmp(PyBytes_AS_STRING(last), out, len) == 0)
+        return Py_NewRef(last);
+    PyObject *result = PyBytes_FromStringAndSize(out, len);
+    if (result != NULL && len <= LAST_OUTPUT_MAX) Py_XSETREF(self->last_output, Py_NewRef(result));
+    return result;
+}
+
+/* one roundtrip on ``in``'s bytes (which the caller keeps alive): the output, or NULL raised */
+static PyObject *message_call(MessageCall *self, const char *in_buf, Py_ssize_t in_len,
+                              unsigned long long max_output, unsigned long long ticks) {
+    unsigned long long fail_args[3] = {0, 0, 0};
     uint64_t out_ptr = 0, out_len = 0;
     int code;
     Deadline *deadline = self->deadline;
@@ -830,7 +838,7 @@ static PyObject *MessageCall_call(MessageCall *self, PyObject *args, PyObject *k
     }
     if (keep) {
         /* PERF: keep the GIL; the callback gives it up at the first tick (module docstring) */
-        code = roundtrip(self, in.buf, (uint64_t)in.len, max_output, &out_ptr, &out_len, fail_args);
+        code = roundtrip(self, in_buf, (uint64_t)in_len, max_output, &out_ptr, &out_len, fail_args);
         if (deadline->released != NULL) {
             PyEval_RestoreThread(deadline->released);
             deadline->released = NULL;
@@ -842,17 +850,31 @@ static PyObject *MessageCall_call(MessageCall *self, PyObject *args, PyObject *k
          * which reads the bytes object ``in`` keeps alive), not one per guest call; the
          * failure, which runs Python, is raised after the GIL is back. */
         Py_BEGIN_ALLOW_THREADS
-        code = roundtrip(self, in.buf, (uint64_t)in.len, max_output, &out_ptr, &out_len, fail_args);
+        code = roundtrip(self, in_buf, (uint64_t)in_len, max_output, &out_ptr, &out_len, fail_args);
         Py_END_ALLOW_THREADS
     }
     if (deadline != NULL) {  /* any other call into this store: its epoch deadline is real */
         deadline->end_ns = 0;
         deadline->holds_gil = 0;
     }
-    PyObject *result;
-    if (code) result = failure(code, fail_args[0], fail_args[1], fail_args[2]);
-    else result = PyBytes_FromStringAndSize((const char *)self->data(self->context, self->memory) + out_ptr,
-                                            (Py_ssize_t)out_len);
+    if (code) return failure(code, fail_args[0], fail_args[1], fail_args[2]);
+    return output_bytes(self, (const char *)self->data(self->context, self->memory) + out_ptr, (Py_ssize_t)out_len);
+}
+
+/* (data: bytes, max_output: int, deadline_ticks: int), or (data) with the members' limits */
+static PyObject *MessageCall_call(MessageCall *self, PyObject *args, PyObject *kwargs) {
+    Py_buffer in;
+    (void)kwargs;
+    if (self->fail == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "MessageCall was not initialised");
+        return NULL;
+    }
+    unsigned long long max_output = self->max_output, ticks = self->deadline_ticks;
+    /* PERF: (data) alone takes the limits set once per instance (GuestInstance.request_call) */
+    if (PyTuple_GET_SIZE(args) == 1 ? !PyArg_ParseTuple(args, "y*", &in)
+                                    : !PyArg_ParseTuple(args, "y*KK", &in, &max_output, &ticks))
+        return NULL;
+    PyObject *result = message_call(self, in.buf, in.len, max_output, ticks);
     PyBuffer_Release(&in);
     return result;
 }
@@ -861,6 +883,7 @@ static void MessageCall_dealloc(MessageCall *self) {
     Py_XDECREF(self->fail);
     Py_XDECREF(self->keep);
     Py_XDECREF(self->deadline_owner);
+    Py_XDECREF(self->last_output);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -886,9 +909,116 @@ static PyTypeObject MessageCallType = {
     .tp_members = MessageCall_members,
 };
 
+/* ---------------------------------------------------------------- the call tally */
+
+/* Tally(bounds): ok calls counted into a duration histogram, for a PhaseMeter (host/metrics.py).
+ * PERF: the C request phase counts each call here (no float object, no deque append, no
+ * later fold in Python); the meter's take() reads and resets it under the GIL. A call of
+ * ``seconds`` lands in bucket bisect_left(bounds, seconds), as PhaseMeter._fold counts. */
+#define TALLY_MAX_BOUNDS 64
+
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t n;
+    double bounds[TALLY_MAX_BOUNDS];
+    unsigned long long counts[TALLY_MAX_BOUNDS + 1];
+    unsigned long long calls;
+    double total;
+} Tally;
+
+static PyTypeObject TallyType;
+
+static void tally_add(Tally *self, double seconds) {
+    Py_ssize_t i = 0;
+    while (i < self->n && self->bounds[i] < seconds) i++;
+    self->counts[i]++;
+    self->calls++;
+    self->total += seconds;
+}
+
+static int Tally_init(Tally *self, PyObject *args, PyObject *kwargs) {
+    PyObject *bounds;
+    (void)kwargs;
+    if (!PyArg_ParseTuple(args, "O:Tally", &bounds)) return -1;
+    PyObject *seq = PySequence_Fast(bounds, "Tally's bounds must be a sequence of floats");
+    if (seq == NULL) return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n > TALLY_MAX_BOUNDS) {
+        Py_DECREF(seq);
+        PyErr_Format(PyExc_ValueError, "Tally takes at most %d bounds", TALLY_MAX_BOUNDS);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double bound = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(seq, i));
+        if (bound == -1.0 && PyErr_Occurred()) {
+            Py_DECREF(seq);
+            return -1;
+        }
+        if (i > 0 && bound <= self->bounds[i - 1]) {
+            Py_DECREF(seq);
+            PyErr_SetString(PyExc_ValueError, "Tally's bounds must increase");
+            return -1;
+        }
+        self->bounds[i] = bound;
+    }
+    Py_DECREF(seq);
+    self->n = n;
+    memset(self->counts, 0, sizeof(self->counts));
+    self->calls = 0;
+    self->total = 0.0;
+    return 0;
+}
+
+static PyObject *Tally_add(Tally *self, PyObject *arg) {
+    double seconds = PyFloat_AsDouble(arg);
+    if (seconds == -1.0 && PyErr_Occurred()) return NULL;
+    tally_add(self, seconds);
+    Py_RETURN_NONE;
+}
+
+/* (calls, [count per bucket], total seconds) since the last take, reset to zero */
+static PyObject *Tally_take(Tally *self, PyObject *Py_UNUSED(ignored)) {
+    PyObject *counts = PyList_New(self->n + 1);
+    if (counts == NULL) return NULL;
+    for (Py_ssize_t i = 0; i <= self->n; i++) {
+        PyObject *count = PyLong_FromUnsignedLongLong(self->counts[i]);
+        if (count == NULL) {
+            Py_DECREF(counts);
+            return NULL;
+        }
+        PyList_SET_ITEM(counts, i, count);
+    }
+    PyObject *taken = Py_BuildValue("(KNd)", self->calls, counts, self->total);
+    if (taken == NULL) return NULL;
+    memset(self->counts, 0, sizeof(self->counts));
+    self->calls = 0;
+    self->total = 0.0;
+    return taken;
+}
+
+static PyMethodDef Tally_methods[] = {
+    {"add", (PyCFunction)Tally_add, METH_O, "add(seconds): count one call"},
+    {"take", (PyCFunction)Tally_take, METH_NOARGS, "take() -> (calls, counts, total), reset to zero"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject TallyType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mwhost.runtime._accel.Tally",
+    .tp_basicsize = sizeof(Tally),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Ok calls counted into a duration histogram in C (see host/metrics.py PhaseMeter).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Tally_init,
+    .tp_methods = Tally_methods,
+};
+
 /* ---------------------------------------------------------------- module */
 
 static PyObject *run_stages(PyObject *self, PyObject *const *args, Py_ssize_t nargs);  /* at the end */
+static PyObject *clone_state(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+static PyObject *write_headers(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+static PyObject *set_response_headers(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 
 static PyMethodDef methods[] = {
     {"environ_headers", (PyCFunction)(void (*)(void))environ_headers, METH_FASTCALL,
@@ -899,6 +1029,12 @@ static PyMethodDef methods[] = {
      "pack_request(method, path, query, headers, remote_addr, scheme, ctx[, removed, added]) -> bytes | None"},
     {"run_stages", (PyCFunction)(void (*)(void))run_stages, METH_FASTCALL,
      "run_stages(preps, state, index, CONTINUE) -> (index, outcome): plain stages' request calls"},
+    {"clone_state", (PyCFunction)(void (*)(void))clone_state, METH_FASTCALL,
+     "clone_state(proto, method, path, query, remote_addr, scheme, environ) -> a new RequestState"},
+    {"write_headers", (PyCFunction)(void (*)(void))write_headers, METH_FASTCALL,
+     "write_headers(environ, headers, names, keys) -> bool: one pair per edited name, written"},
+    {"set_response_headers", (PyCFunction)(void (*)(void))set_response_headers, METH_FASTCALL,
+     "set_response_headers(headers, ran) -> bool: the stages' single response headers, set"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -909,7 +1045,8 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__accel(void) {
     if (PyType_Ready(&MessageCallType) < 0 || PyType_Ready(&HeaderEntriesType) < 0
-            || PyType_Ready(&EpochDeadlineType) < 0 || PyType_Ready(&TickSwitchType) < 0)
+            || PyType_Ready(&EpochDeadlineType) < 0 || PyType_Ready(&TickSwitchType) < 0
+            || PyType_Ready(&TallyType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
@@ -928,6 +1065,12 @@ PyMODINIT_FUNC PyInit__accel(void) {
     Py_INCREF(&TickSwitchType);
     if (PyModule_AddObject(m, "TickSwitch", (PyObject *)&TickSwitchType) < 0) {
         Py_DECREF(&TickSwitchType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&TallyType);
+    if (PyModule_AddObject(m, "Tally", (PyObject *)&TallyType) < 0) {
+        Py_DECREF(&TallyType);
         Py_DECREF(m);
         return NULL;
     }
@@ -953,7 +1096,8 @@ PyMODINIT_FUNC PyInit__accel(void) {
  * PERF: one C frame for the whole request phase instead of four Python frames and ~150
  * bytecodes per stage: in a loaded server every request runs on cold caches, where the
  * code and data a stage touches, not its instructions, are the cost (bench/REPORT.md 2c).
- * A prep is (stage, idle, actions, meter, durations, append, fold_at, has_on_response).
+ * A prep is (stage, idle, actions, meter, durations, append, fold_at, has_on_response);
+ * ``durations`` is the meter's Tally (counted in C) or its deque (``append`` its append).
  */
 
 enum { STEP_NEXT = 0, STEP_STOP = 1 };
@@ -964,13 +1108,13 @@ static const char *const stage_name_text[] = {
     "message", "_headers", "env_edited", "_entries", "_environ", "_added", "edited_names", "method",
     "path", "query", "remote_addr", "scheme", "ctx", "ran", "response_calls", "instance", "codec",
     "request_call", "log", "clean", "pending", "begin_call", "end_call", "respond", "response_headers",
-    "apply", "pack", "_request_failed", "_request_action", "fold", "set_headers", "remove_headers",
+    "apply", "pack", "_request_failed", "_request_action", "fold", "set_headers", "remove_headers", "env",
 };
 enum { N_MESSAGE, N_HEADERS, N_ENV_EDITED, N_ENTRIES, N_ENVIRON, N_ADDED, N_EDITED_NAMES, N_METHOD,
        N_PATH, N_QUERY, N_REMOTE_ADDR, N_SCHEME, N_CTX, N_RAN, N_RESPONSE_CALLS, N_INSTANCE, N_CODEC,
        N_REQUEST_CALL, N_LOG, N_CLEAN, N_PENDING, N_BEGIN_CALL, N_END_CALL, N_RESPOND,
        N_RESPONSE_HEADERS, N_APPLY, N_PACK, N_REQUEST_FAILED, N_REQUEST_ACTION, N_FOLD, N_SET_HEADERS,
-       N_REMOVE_HEADERS, N_COUNT };
+       N_REMOVE_HEADERS, N_ENV, N_COUNT };
 static PyObject *stage_names[N_COUNT];
 
 static int stage_names_ready(void) {
@@ -1115,7 +1259,15 @@ static PyObject *stage_call(PyObject *state, PyObject *stage, PyObject *actions,
             return NULL;
         }
     }
-    PyObject *raw = PyObject_CallOneArg(call, message);
+    PyObject *raw;
+    if (Py_IS_TYPE(call, &MessageCallType) && PyBytes_CheckExact(message)
+            && ((MessageCall *)call)->fail != NULL) {  /* PERF: no argument tuple to build and parse */
+        MessageCall *direct = (MessageCall *)call;
+        raw = message_call(direct, PyBytes_AS_STRING(message), PyBytes_GET_SIZE(message),
+                           direct->max_output, direct->deadline_ticks);
+    } else {
+        raw = PyObject_CallOneArg(call, message);
+    }
     Py_DECREF(message);
     if (raw == NULL) return NULL;
     if ((clean = ATTR(log, N_CLEAN)) == NULL) goto failed;
@@ -1164,9 +1316,13 @@ static int stage_failed(PyObject *stage, PyObject *slot, double started, PyObjec
     return STEP_STOP;
 }
 
-/* the meter's success: PhaseMeter.record(seconds, True) */
+/* the meter's success: PhaseMeter.record(seconds, True), or its Tally's count */
 static int stage_metered(PyObject *const *prep, double started) {
     if (prep[PREP_APPEND] == Py_None) return 0;  /* NULL_METER */
+    if (Py_IS_TYPE(prep[PREP_DURATIONS], &TallyType)) {
+        tally_add((Tally *)prep[PREP_DURATIONS], stage_clock() - started);
+        return 0;
+    }
     PyObject *seconds = PyFloat_FromDouble(stage_clock() - started);
     if (seconds == NULL || call_dropping(PyObject_CallOneArg(prep[PREP_APPEND], seconds)) < 0) {
         Py_XDECREF(seconds);
@@ -1355,4 +1511,137 @@ static PyObject *run_stages(PyObject *self, PyObject *const *args, Py_ssize_t na
         if (rc == STEP_STOP) break;
     }
     return Py_BuildValue("(nN)", index, outcome != NULL ? outcome : Py_NewRef(Py_None));
+}
+
+/* ---------------------------------------------------------------- the request's edges */
+
+/* clone_state(proto, method, path, query, remote_addr, scheme, environ) -> RequestState
+ *
+ * RequestState.__init__'s result without its frame (host/pipeline/messages.py new_state):
+ * every slot of ``proto`` (a state __init__ made, holding only immutable defaults and empty
+ * containers) copied, each empty dict, list or set as a new empty one, then the request's
+ * own fields set. PERF: ~20 attribute stores in one C call; __init__ stays the reference
+ * (tests/pipeline/test_request_state.py compares the two slot by slot). */
+static PyObject *fresh_default(PyObject *value) {
+    if (PyDict_CheckExact(value) && PyDict_GET_SIZE(value) == 0) return PyDict_New();
+    if (PyList_CheckExact(value) && PyList_GET_SIZE(value) == 0) return PyList_New(0);
+    if (PySet_CheckExact(value) && PySet_GET_SIZE(value) == 0) return PySet_New(NULL);
+    return Py_NewRef(value);
+}
+
+static PyObject *clone_state(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    static const int fields[] = {N_METHOD, N_PATH, N_QUERY, N_REMOTE_ADDR, N_SCHEME, N_ENVIRON, N_ENV};
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "clone_state(proto, method, path, query, remote_addr, scheme, environ)");
+        return NULL;
+    }
+    if (stage_names_ready() < 0) return NULL;
+    PyObject *proto = args[0];
+    PyTypeObject *type = Py_TYPE(proto);
+    if (!(type->tp_flags & Py_TPFLAGS_HEAPTYPE) || type->tp_members == NULL || type->tp_dictoffset != 0) {
+        PyErr_SetString(PyExc_TypeError, "clone_state: the prototype's class must have __slots__ only");
+        return NULL;
+    }
+    PyObject *state = type->tp_alloc(type, 0);
+    if (state == NULL) return NULL;
+    for (PyMemberDef *member = type->tp_members; member->name != NULL; member++) {
+        if (member->type != T_OBJECT_EX || (member->flags & READONLY)) continue;
+        PyObject *value = *(PyObject **)((char *)proto + member->offset);
+        if (value == NULL) continue;
+        PyObject *copy = fresh_default(value);
+        if (copy == NULL) {
+            Py_DECREF(state);
+            return NULL;
+        }
+        *(PyObject **)((char *)state + member->offset) = copy;
+    }
+    for (int i = 0; i < 7; i++)
+        if (SET_ATTR(state, fields[i], args[i < 5 ? i + 1 : 6]) < 0) {
+            Py_DECREF(state);
+            return NULL;
+        }
+    return state;
+}
+
+/* write_headers(environ, headers, names, keys) -> bool
+ *
+ * wsgi_headers.write_environ_headers's common case in C: ``headers`` holds exactly one
+ * (name, value) pair for each name in ``names`` (several add_header-like stages), so each
+ * value is written as it is under ``keys[name]`` (the name -> environ key mapping, whose
+ * __missing__ makes new keys). False, having written nothing, for anything else. */
+#define WRITE_HEADERS_MAX 16
+
+static PyObject *write_headers(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "write_headers(environ, headers, names, keys)");
+        return NULL;
+    }
+    PyObject *environ = args[0], *headers = args[1], *names = args[2], *keys = args[3];
+    if (!PyDict_CheckExact(environ) || !PyList_CheckExact(headers) || !PyAnySet_CheckExact(names))
+        Py_RETURN_FALSE;
+    Py_ssize_t count = PyList_GET_SIZE(headers);
+    if (count == 0 || count > WRITE_HEADERS_MAX || count != PySet_GET_SIZE(names)) Py_RETURN_FALSE;
+    PyObject *pair_names[WRITE_HEADERS_MAX];
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (!header_pair(PyList_GET_ITEM(headers, i), &pair_names[i])) Py_RETURN_FALSE;
+        int known = PySet_Contains(names, pair_names[i]);
+        if (known < 0) return NULL;
+        if (!known) Py_RETURN_FALSE;
+        for (Py_ssize_t j = 0; j < i; j++) {  /* a repeated name: its values are joined, in Python */
+            int same = PyUnicode_Compare(pair_names[i], pair_names[j]);
+            if (same == -1 && PyErr_Occurred()) return NULL;
+            if (same == 0) Py_RETURN_FALSE;
+        }
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *pair = PyList_GET_ITEM(headers, i);
+        PyObject *value = PyTuple_CheckExact(pair) ? PyTuple_GET_ITEM(pair, 1) : PyList_GET_ITEM(pair, 1);
+        PyObject *key = PyObject_GetItem(keys, pair_names[i]);
+        if (key == NULL) return NULL;
+        int rc = PyDict_SetItem(environ, key, value);
+        Py_DECREF(key);
+        if (rc < 0) return NULL;
+    }
+    Py_RETURN_TRUE;
+}
+
+/* set_response_headers(headers, ran) -> bool
+ *
+ * WasmMiddleware.process_response's common case in C: no stage has a response phase, and
+ * each stage in ``ran`` (stage, response_headers) set at most one header, not Set-Cookie:
+ * in reverse order, ``headers[name] = value`` (falcon's own header dict, as set_header
+ * writes it). False, having set nothing, when any stage's headers need the Python path. */
+static PyObject *set_response_headers(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "set_response_headers(headers, ran)");
+        return NULL;
+    }
+    PyObject *headers = args[0], *ran = args[1], *name;
+    if (!PyDict_CheckExact(headers) || !PyList_CheckExact(ran)) Py_RETURN_FALSE;
+    Py_ssize_t count = PyList_GET_SIZE(ran);
+    for (Py_ssize_t pass = 0; pass < 2; pass++) {  /* check all, then set all */
+        for (Py_ssize_t i = count - 1; i >= 0; i--) {
+            PyObject *entry = PyList_GET_ITEM(ran, i);
+            if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 2) Py_RETURN_FALSE;
+            PyObject *response_headers = PyTuple_GET_ITEM(entry, 1);
+            if (response_headers == Py_None
+                    || (PyTuple_CheckExact(response_headers) && PyTuple_GET_SIZE(response_headers) == 0))
+                continue;
+            if (!PyList_CheckExact(response_headers)) Py_RETURN_FALSE;
+            Py_ssize_t size = PyList_GET_SIZE(response_headers);
+            if (size == 0) continue;
+            PyObject *pair = PyList_GET_ITEM(response_headers, 0);
+            if (size != 1 || !header_pair(pair, &name)
+                    || PyUnicode_CompareWithASCIIString(name, "set-cookie") == 0)
+                Py_RETURN_FALSE;
+            if (pass == 1) {
+                PyObject *value = PyTuple_CheckExact(pair) ? PyTuple_GET_ITEM(pair, 1) : PyList_GET_ITEM(pair, 1);
+                if (PyDict_SetItem(headers, name, value) < 0) return NULL;
+            }
+        }
+    }
+    Py_RETURN_TRUE;
 }

@@ -9,9 +9,10 @@ from falcon.util.uri import parse_query_string
 
 from ..logs import REQUEST, json_enabled
 from ..pipeline import PipelineHolder, RequestState, ResponseState, response_phase
-from ..pipeline.messages import problem
+from ..pipeline.messages import STATE_PROTOTYPE, problem
 from ..pipeline.shadow import RUNNER as SHADOWS
-from .wsgi_headers import write_environ_headers
+from ..runtime import accel
+from .wsgi_headers import ENVIRON_KEYS, write_environ_headers
 
 logger = logging.getLogger("mwhost.web")
 
@@ -75,8 +76,12 @@ class WasmMiddleware:
         env = req.env
         # NOTE: the headers stay in the environ; the stages get them packed from it, and only
         # the names a stage edits are written back (falcon's header caches reset only then)
-        # PERF: RequestState.from_environ's constructor call made directly (no classmethod frame)
-        state = RequestState(req.method, path, req.query_string, None, req.remote_addr or "", req.scheme, env)
+        native = accel.ACCEL
+        if native is not None:  # PERF: RequestState.__init__'s result made in C (no frame)
+            state = native.clone_state(STATE_PROTOTYPE, req.method, path, req.query_string,
+                                       req.remote_addr or "", req.scheme, env)
+        else:
+            state = RequestState(req.method, path, req.query_string, None, req.remote_addr or "", req.scheme, env)
         traceparent = env.get("HTTP_TRACEPARENT")
         if traceparent:
             state.ctx["traceparent"] = traceparent  # W3C trace context, for guests and spans
@@ -89,8 +94,12 @@ class WasmMiddleware:
             return
         if state.env_edited:
             _reread_environ(req, env)
-        if state.edited_names:
-            write_environ_headers(env, state.edited_headers(), state.edited_names)
+        names = state.edited_names
+        if names:
+            headers = state.edited_headers()
+            # PERF: one pair per edited name (add_header-like stages) written in C
+            if native is None or not native.write_headers(env, headers, names, ENVIRON_KEYS):
+                write_environ_headers(env, headers, names)
             # NOTE: falcon caches the header dicts on first access; drop them after an edit.
             req._cached_headers = None
             req._cached_headers_lower = None
@@ -119,13 +128,11 @@ class WasmMiddleware:
             # response_headers hold lower-case names and str values (decode_action checks
             # them, http-wasm stages lower-case theirs), which is all set_header would make
             headers = resp._headers
-            for _, response_headers in reversed(ran):
-                if response_headers:
-                    if len(response_headers) == 1 and response_headers[0][0] != "set-cookie":
-                        name, value = response_headers[0]  # PERF: one header, nothing to group,
-                        headers[name] = value              # no set_header call per stage
-                    else:
-                        _set_headers(resp, response_headers)
+            native = accel.ACCEL
+            if native is not None and native.set_response_headers(headers, ran):
+                pass  # PERF: each stage set at most one header, not Set-Cookie: set in C
+            else:
+                _set_response_headers(resp, headers, ran)
         elif ran:
             self._response_phase(req, resp, state, not req_succeeded)
         if state.variants is not None:
@@ -160,6 +167,18 @@ class WasmMiddleware:
 
 def _control_template(template: str | None) -> bool:
     return template is not None and (template.startswith(ADMIN_PREFIX) or template == METRICS_PATH)
+
+
+def _set_response_headers(resp: falcon.Response, headers: dict, ran: list) -> None:
+    """The stages' response_headers, last stage first, into falcon's header dict ``headers``
+    (``_accel.set_response_headers`` does the common case in C)."""
+    for _, response_headers in reversed(ran):
+        if response_headers:
+            if len(response_headers) == 1 and response_headers[0][0] != "set-cookie":
+                name, value = response_headers[0]  # PERF: one header, nothing to group,
+                headers[name] = value              # no set_header call per stage
+            else:
+                _set_headers(resp, response_headers)
 
 
 def _set_headers(resp: falcon.Response, headers: list) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..pipeline.environ import CACHE_LIMIT, UNPREFIXED, environ_headers
 
-__all__ = ["environ_headers", "write_environ_headers"]
+__all__ = ["ENVIRON_KEYS", "environ_headers", "write_environ_headers"]
 
 
 class _EnvironKeys(dict):
@@ -19,6 +19,8 @@ class _EnvironKeys(dict):
 
 
 _KEYS = _EnvironKeys()
+#: header name -> environ key (new names made on lookup): what ``_accel.write_headers`` reads
+ENVIRON_KEYS = _KEYS
 
 
 def write_environ_headers(env: dict, headers: list[tuple[str, str]], names: set[str]) -> None:

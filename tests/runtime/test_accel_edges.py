@@ -1,0 +1,152 @@
+"""The C accelerator at the request's edges: the state made without ``__init__``, the edited
+headers written back to the environ, the stages' response headers and a repeated output.
+Each does in C what the Python path does (side by side here), or hands the case back."""
+
+from __future__ import annotations
+
+import pytest
+
+from mwhost.pipeline.messages import STATE_PROTOTYPE, RequestState
+from mwhost.runtime import accel
+from mwhost.runtime.instance import GuestInstance
+from mwhost.runtime.limits import Limits
+from mwhost.runtime.module import GuestModule
+from mwhost.runtime import default_runtime
+from mwhost.web.middleware import _set_response_headers
+from mwhost.web.wsgi_headers import ENVIRON_KEYS, write_environ_headers
+from tests.wat import const_guest
+
+pytestmark = pytest.mark.skipif(accel.ACCEL is None, reason="the C accelerator is not built or is off")
+
+
+@pytest.fixture(autouse=True)
+def both_hot_paths():
+    """These tests compare the two paths themselves (overrides tests/hot_path.py's)."""
+
+
+def slots(state: RequestState) -> dict:
+    return {name: getattr(state, name) for name in RequestState.__slots__}
+
+
+# ---- clone_state -------------------------------------------------------------------------
+
+def test_a_cloned_state_is_what_init_makes():
+    """Every slot equal to __init__'s, and each container a new empty one of its own."""
+    environ = {"HTTP_X_A": "1"}
+    args = ("GET", "/p", "q=1", "10.0.0.1", "https", environ)
+    made = RequestState(args[0], args[1], args[2], None, args[3], args[4], environ)
+    cloned = accel.ACCEL.clone_state(STATE_PROTOTYPE, *args)
+    assert type(cloned) is RequestState
+    assert slots(cloned) == slots(made)
+    again = accel.ACCEL.clone_state(STATE_PROTOTYPE, *args)
+    for name, value in slots(cloned).items():
+        if isinstance(value, (dict, list, set)) and name not in ("env", "_environ"):  # the request's own
+            assert value is not getattr(STATE_PROTOTYPE, name) and value is not getattr(again, name), name
+    assert cloned.env is environ and cloned._environ is environ
+
+
+def test_the_prototype_holds_nothing_a_request_could_share():
+    """clone_state copies references: the prototype may hold only immutable defaults and
+    empty dicts, lists and sets (which the clone replaces with new ones)."""
+    for name, value in slots(STATE_PROTOTYPE).items():
+        if isinstance(value, (dict, list, set)):
+            assert type(value) in (dict, list, set) and not value, name
+        else:
+            assert value is None or isinstance(value, (bool, int, str)), (name, value)
+
+
+def test_clone_state_refuses_a_prototype_without_slots():
+    class Loose:
+        pass
+
+    with pytest.raises(TypeError):
+        accel.ACCEL.clone_state(Loose(), "GET", "/", "", "", "http", {})
+    with pytest.raises(TypeError):
+        accel.ACCEL.clone_state(STATE_PROTOTYPE, "GET")
+
+
+# ---- write_headers -----------------------------------------------------------------------
+
+ONE_PAIR_PER_NAME = [
+    ([("x-demo", "1")], {"x-demo"}),
+    ([("content-type", "a/b")], {"content-type"}),  # an unprefixed key (ENVIRON_KEYS makes it)
+    ([("x-a", "1"), ("x-b", "2"), ("accept", "3")], {"x-a", "x-b", "accept"}),
+    ([["x-list", "1"]], {"x-list"}),
+]
+HANDED_BACK = [
+    ([("x-demo", "1"), ("x-demo", "2")], {"x-demo"}),       # joined values
+    ([], {"accept"}),                                        # a removed name
+    ([("x-a", "1")], {"x-a", "accept"}),                     # set one, remove one
+    ([("x-a", "1"), ("x-a", "2")], {"x-a", "accept"}),       # as many pairs as names, one repeated
+    ([("x-a", "1"), ("x-c", "2")], {"x-a", "x-b"}),          # a pair of no edited name
+    ([("x-a", 1)], {"x-a"}),                                 # not str: Python's to judge
+    ([(f"x-{i}", "v") for i in range(17)], {f"x-{i}" for i in range(17)}),  # more than C takes
+]
+
+
+@pytest.mark.parametrize("headers, names", ONE_PAIR_PER_NAME + HANDED_BACK)
+def test_write_headers_writes_what_python_writes_or_nothing(headers, names):
+    """The common case (one pair per edited name) written in C gives the Python path's
+    environ; any other case is handed back with the environ untouched."""
+    env = {"HTTP_ACCEPT": "*/*", "PATH_INFO": "/"}
+    expected = dict(env)
+    if all(isinstance(value, str) for _, value in headers):
+        write_environ_headers(expected, headers, names)
+    before = dict(env)
+    written = accel.ACCEL.write_headers(env, headers, names, ENVIRON_KEYS)
+    assert written is ((headers, names) in ONE_PAIR_PER_NAME)
+    assert env == (expected if written else before)
+
+
+# ---- set_response_headers ----------------------------------------------------------------
+
+class _Response:
+    """What _set_response_headers needs of a falcon response for its slow cases."""
+
+    def __init__(self) -> None:
+        self._headers: dict = {"content-type": "application/json"}
+
+    def set_header(self, name: str, value: str) -> None:
+        self._headers[name] = value
+
+    def append_header(self, name: str, value: str) -> None:
+        self._headers[name] = self._headers[name] + ", " + value if name in self._headers else value
+
+
+SIMPLE_RUNS = [
+    [("a", [("x-r", "1")]), ("b", None), ("c", [("x-s", "2")])],
+    [("a", [("x-r", "first")]), ("b", [("x-r", "second")])],  # the first stage's value wins
+    [("a", []), ("b", ())],
+]
+PYTHON_RUNS = [
+    [("a", [("set-cookie", "k=v")])],
+    [("a", [("x-r", "1"), ("x-r", "2")])],
+    [("a", [("x-r", "1")]), ("b", [("x-s", "1"), ("x-t", "2")])],
+]
+
+
+@pytest.mark.parametrize("ran", SIMPLE_RUNS + PYTHON_RUNS)
+def test_set_response_headers_sets_what_python_sets_or_nothing(ran):
+    expected = _Response()
+    _set_response_headers(expected, expected._headers, ran)
+    response = _Response()
+    before = dict(response._headers)
+    done = accel.ACCEL.set_response_headers(response._headers, ran)
+    assert done is (ran in SIMPLE_RUNS)
+    assert response._headers == (expected._headers if done else before)
+
+
+# ---- a repeated output --------------------------------------------------------------------
+
+def test_a_repeated_output_is_the_same_bytes_object():
+    """A guest answering the same bytes again gets the last output's object back (no new
+    bytes, its hash already known to the decoded-action cache); other bytes are new."""
+    module = GuestModule.from_bytes(default_runtime(), const_guest({"action": "continue"}))
+    instance = GuestInstance(module, Limits(), "const@test")
+    try:
+        instance.init(b"\x80")
+        first = instance.on_request(b"\x80")
+        assert instance.on_request(b"\x80") is first
+        assert first == b"\x81\xa6action\xa8continue"
+    finally:
+        instance.close()
