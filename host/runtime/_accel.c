@@ -696,6 +696,7 @@ typedef struct {
     unsigned long long releases;  /* calls that gave up the GIL (tests and benchmarks read it) */
     unsigned long long started_ns;  /* the last call's start (CLOCK_MONOTONIC, as time.monotonic_ns) */
     PyObject *last_output;  /* the last output (bytes), handed out again while the guest repeats it */
+    uint64_t known_size;    /* the memory's size when last read (memory_at_least) */
 } MessageCall;
 
 /* the largest output kept for the next call (output_bytes); the decoded-action cache keeps
@@ -739,6 +740,8 @@ static int MessageCall_init(MessageCall *self, PyObject *args, PyObject *kwargs)
     Py_XSETREF(self->fail, Py_NewRef(fail));
     Py_XSETREF(self->keep, Py_NewRef(keep));
     Py_XSETREF(self->deadline_owner, Py_NewRef(deadline));
+    Py_CLEAR(self->last_output);  /* NOTE: another instance's memory: nothing read from the last one holds */
+    self->known_size = 0;
     self->deadline = deadline == Py_None ? NULL : ((EpochDeadline *)deadline)->deadline;
     self->ticks = deadline == Py_None ? NULL : (TickSwitch *)((EpochDeadline *)deadline)->ticks;
     self->call = (call_unchecked_fn)address(call);
@@ -771,6 +774,14 @@ static void arm(Deadline *deadline, unsigned long long ticks, int holds_gil, uin
     deadline->released = NULL;
 }
 
+/* The guest memory's size in bytes, at least ``end`` when it is that large: the size last
+ * read when it covers ``end`` (a linear memory never shrinks), else read again.
+ * PERF: one wasmtime call less per bounds check in the common case. */
+static uint64_t memory_at_least(MessageCall *self, uint64_t end) {
+    if (end > self->known_size) self->known_size = self->size(self->context, self->memory);
+    return self->known_size;
+}
+
 /* The roundtrip without the GIL: mw_alloc, the bounds checks, the copy in, the handler and
  * the result's checks. 0 and the output's span, or a failure code and its arguments. */
 static int roundtrip(MessageCall *self, const char *in, uint64_t size, uint64_t max_output,
@@ -780,7 +791,7 @@ static int roundtrip(MessageCall *self, const char *in, uint64_t size, uint64_t 
     error = self->call(context, self->alloc, vals, 1, trap);
     if (error || *trap) { fail_args[0] = (uintptr_t)error; return FAILED_CALL; }
     uint64_t ptr = vals[0] & 0xffffffffULL;
-    uint64_t memory_size = self->size(context, self->memory);
+    uint64_t memory_size = memory_at_least(self, ptr + size);
     if (ptr == 0 && size) { fail_args[0] = size; return ALLOC_ZERO; }
     if (ptr + size > memory_size) {
         fail_args[0] = ptr; fail_args[1] = size; fail_args[2] = memory_size;
@@ -794,11 +805,11 @@ static int roundtrip(MessageCall *self, const char *in, uint64_t size, uint64_t 
     error = self->call(context, self->handler, vals, 2, trap);
     if (error || *trap) { fail_args[0] = (uintptr_t)error; return FAILED_CALL; }
     uint64_t packed = vals[0];
-    memory_size = self->size(context, self->memory);
     if (packed == 0) return RESULT_ZERO;
     *out_ptr = packed >> 32;
     *out_len = packed & 0xffffffffULL;
     if (*out_len > max_output) { fail_args[0] = *out_len; fail_args[1] = max_output; return OUTPUT_TOO_LARGE; }
+    memory_size = memory_at_least(self, *out_ptr + *out_len);
     if (*out_ptr + *out_len > memory_size) {
         fail_args[0] = *out_ptr; fail_args[1] = *out_len; fail_args[2] = memory_size;
         return OUTPUT_OUTSIDE;
@@ -820,7 +831,7 @@ static PyObject *output_bytes(MessageCall *self, const char *out, Py_ssize_t len
 
 /* one roundtrip on ``in``'s bytes (which the caller keeps alive): the output, or NULL raised */
 static PyObject *message_call(MessageCall *self, const char *in_buf, Py_ssize_t in_len,
-                              unsigned long long max_output, unsigned long long ticks) {
+                              unsigned long long max_output, unsigned long long ticks, uint64_t now) {
     unsigned long long fail_args[3] = {0, 0, 0};
     uint64_t out_ptr = 0, out_len = 0;
     int code;
@@ -828,7 +839,7 @@ static PyObject *message_call(MessageCall *self, const char *in_buf, Py_ssize_t 
     int keep = deadline != NULL && self->ticks->keep_gil;
     /* NOTE: the start, for a guest's poll_oneoff (StoreState.deadline_ns): a guest that can
      * wait needs no clock read in Python per call (GuestInstance.request_call) */
-    self->started_ns = monotonic_ns();
+    self->started_ns = now ? now : monotonic_ns();
     if (deadline != NULL) {
         arm(deadline, ticks, keep, self->started_ns);
         /* NOTE: the callback sees every tick of the call and ends it at its wall-time end */
@@ -874,7 +885,7 @@ static PyObject *MessageCall_call(MessageCall *self, PyObject *args, PyObject *k
     if (PyTuple_GET_SIZE(args) == 1 ? !PyArg_ParseTuple(args, "y*", &in)
                                     : !PyArg_ParseTuple(args, "y*KK", &in, &max_output, &ticks))
         return NULL;
-    PyObject *result = message_call(self, in.buf, in.len, max_output, ticks);
+    PyObject *result = message_call(self, in.buf, in.len, max_output, ticks, 0);
     PyBuffer_Release(&in);
     return result;
 }
@@ -1017,7 +1028,7 @@ static PyTypeObject TallyType = {
 
 static PyObject *run_stages(PyObject *self, PyObject *const *args, Py_ssize_t nargs);  /* at the end */
 static PyObject *clone_state(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
-static PyObject *write_headers(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+static PyObject *write_edits(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 static PyObject *set_response_headers(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 
 static PyMethodDef methods[] = {
@@ -1031,8 +1042,8 @@ static PyMethodDef methods[] = {
      "run_stages(preps, state, index, CONTINUE) -> (index, outcome): plain stages' request calls"},
     {"clone_state", (PyCFunction)(void (*)(void))clone_state, METH_FASTCALL,
      "clone_state(proto, method, path, query, remote_addr, scheme, environ) -> a new RequestState"},
-    {"write_headers", (PyCFunction)(void (*)(void))write_headers, METH_FASTCALL,
-     "write_headers(environ, headers, names, keys) -> bool: one pair per edited name, written"},
+    {"write_edits", (PyCFunction)(void (*)(void))write_edits, METH_FASTCALL,
+     "write_edits(environ, state, keys) -> bool: one added pair per edited name, written"},
     {"set_response_headers", (PyCFunction)(void (*)(void))set_response_headers, METH_FASTCALL,
      "set_response_headers(headers, ran) -> bool: the stages' single response headers, set"},
     {NULL, NULL, 0, NULL},
@@ -1244,7 +1255,7 @@ done:
 /* The guest call on an instance taken from the pool: the message, the log's calls, the
  * roundtrip, the decoded action. A new reference, or NULL raised (the caller's failure). */
 static PyObject *stage_call(PyObject *state, PyObject *stage, PyObject *actions, PyObject *slot,
-                            PyObject *call, PyObject *log) {
+                            PyObject *call, PyObject *log, uint64_t started_ns) {
     PyObject *clean = ATTR(log, N_CLEAN);
     if (clean == NULL) return NULL;
     int dirty = clean != Py_True;
@@ -1263,8 +1274,9 @@ static PyObject *stage_call(PyObject *state, PyObject *stage, PyObject *actions,
     if (Py_IS_TYPE(call, &MessageCallType) && PyBytes_CheckExact(message)
             && ((MessageCall *)call)->fail != NULL) {  /* PERF: no argument tuple to build and parse */
         MessageCall *direct = (MessageCall *)call;
+        /* NOTE: the stage's start is the call's (a deadline then counts the packing too) */
         raw = message_call(direct, PyBytes_AS_STRING(message), PyBytes_GET_SIZE(message),
-                           direct->max_output, direct->deadline_ticks);
+                           direct->max_output, direct->deadline_ticks, started_ns);
     } else {
         raw = PyObject_CallOneArg(call, message);
     }
@@ -1445,15 +1457,16 @@ static int stage_step(PyObject *prep_tuple, PyObject *state, PyObject *cont, PyO
     PyObject *const *prep = &PyTuple_GET_ITEM(prep_tuple, 0);
     PyObject *stage = prep[PREP_STAGE], *idle = prep[PREP_IDLE];
     if (!PyList_CheckExact(idle) || !PyDict_CheckExact(prep[PREP_ACTIONS])) return STEP_STOP;
-    double started = stage_clock();
+    uint64_t started_ns = monotonic_ns();
+    double started = (double)started_ns * 1e-9;  /* stage_clock's */
     Py_ssize_t idle_count = PyList_GET_SIZE(idle);
     if (idle_count == 0) return STEP_STOP;  /* a new instance: Stage._replacement, in Python */
-    /* NOTE: the GIL is held from here to the pop: as list.pop, no other thread sees the slot */
-    PyObject *slot = Py_NewRef(PyList_GET_ITEM(idle, idle_count - 1));
-    if (PyList_SetSlice(idle, idle_count - 1, idle_count, NULL) < 0) {
-        Py_DECREF(slot);
-        return -1;
-    }
+    /* NOTE: the GIL is held from here to the pop: as list.pop, no other thread sees the slot.
+     * PERF: the list's reference taken over and its size cut, with no resize: list.pop of
+     * the only slot frees the item array, which the append after the call makes again */
+    PyObject *slot = PyList_GET_ITEM(idle, idle_count - 1);
+    PyList_SET_ITEM(idle, idle_count - 1, NULL);
+    Py_SET_SIZE(idle, idle_count - 1);
     PyObject *instance = ATTR(slot, N_INSTANCE), *call = NULL, *log = NULL, *action = NULL;
     if (instance != NULL && (call = ATTR(instance, N_REQUEST_CALL)) != NULL && call == Py_None) {
         /* an instance with per-call fuel (or a Python clock): GuestInstance.on_request */
@@ -1464,7 +1477,7 @@ static int stage_step(PyObject *prep_tuple, PyObject *state, PyObject *cont, PyO
         return rc < 0 ? -1 : STEP_STOP;
     }
     if (call != NULL && (log = ATTR(instance, N_LOG)) != NULL)
-        action = stage_call(state, stage, prep[PREP_ACTIONS], slot, call, log);
+        action = stage_call(state, stage, prep[PREP_ACTIONS], slot, call, log, started_ns);
     Py_XDECREF(log);
     Py_XDECREF(call);
     Py_XDECREF(instance);
@@ -1564,47 +1577,66 @@ static PyObject *clone_state(PyObject *self, PyObject *const *args, Py_ssize_t n
     return state;
 }
 
-/* write_headers(environ, headers, names, keys) -> bool
+/* write_edits(environ, state, keys) -> bool
  *
- * wsgi_headers.write_environ_headers's common case in C: ``headers`` holds exactly one
- * (name, value) pair for each name in ``names`` (several add_header-like stages), so each
- * value is written as it is under ``keys[name]`` (the name -> environ key mapping, whose
- * __missing__ makes new keys). False, having written nothing, for anything else. */
-#define WRITE_HEADERS_MAX 16
+ * The web layer's write-back of a request's header edits (wsgi_headers.write_environ_headers
+ * of ``state.edited_headers()`` and ``state.edited_names``) for its common case, in C: the
+ * headers still in the environ, and the overlay's added pairs holding exactly one pair for
+ * each edited name (several add_header-like stages), so each value is written as it is
+ * under ``keys[name]`` (the name -> environ key mapping, whose __missing__ makes new keys).
+ * False, having written nothing, for anything else. */
+#define WRITE_EDITS_MAX 16
 
-static PyObject *write_headers(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    (void)self;
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "write_headers(environ, headers, names, keys)");
-        return NULL;
-    }
-    PyObject *environ = args[0], *headers = args[1], *names = args[2], *keys = args[3];
-    if (!PyDict_CheckExact(environ) || !PyList_CheckExact(headers) || !PyAnySet_CheckExact(names))
-        Py_RETURN_FALSE;
+static int write_pairs(PyObject *environ, PyObject *headers, PyObject *names, PyObject *keys) {
     Py_ssize_t count = PyList_GET_SIZE(headers);
-    if (count == 0 || count > WRITE_HEADERS_MAX || count != PySet_GET_SIZE(names)) Py_RETURN_FALSE;
-    PyObject *pair_names[WRITE_HEADERS_MAX];
+    if (count == 0 || count > WRITE_EDITS_MAX || count != PySet_GET_SIZE(names)) return 0;
+    PyObject *pair_names[WRITE_EDITS_MAX];
     for (Py_ssize_t i = 0; i < count; i++) {
-        if (!header_pair(PyList_GET_ITEM(headers, i), &pair_names[i])) Py_RETURN_FALSE;
+        if (!header_pair(PyList_GET_ITEM(headers, i), &pair_names[i])) return 0;
         int known = PySet_Contains(names, pair_names[i]);
-        if (known < 0) return NULL;
-        if (!known) Py_RETURN_FALSE;
+        if (known <= 0) return known;
         for (Py_ssize_t j = 0; j < i; j++) {  /* a repeated name: its values are joined, in Python */
             int same = PyUnicode_Compare(pair_names[i], pair_names[j]);
-            if (same == -1 && PyErr_Occurred()) return NULL;
-            if (same == 0) Py_RETURN_FALSE;
+            if (same == -1 && PyErr_Occurred()) return -1;
+            if (same == 0) return 0;
         }
     }
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *pair = PyList_GET_ITEM(headers, i);
         PyObject *value = PyTuple_CheckExact(pair) ? PyTuple_GET_ITEM(pair, 1) : PyList_GET_ITEM(pair, 1);
         PyObject *key = PyObject_GetItem(keys, pair_names[i]);
-        if (key == NULL) return NULL;
+        if (key == NULL) return -1;
         int rc = PyDict_SetItem(environ, key, value);
         Py_DECREF(key);
-        if (rc < 0) return NULL;
+        if (rc < 0) return -1;
     }
-    Py_RETURN_TRUE;
+    return 1;
+}
+
+static PyObject *write_edits(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "write_edits(environ, state, keys)");
+        return NULL;
+    }
+    if (stage_names_ready() < 0) return NULL;
+    PyObject *environ = args[0], *state = args[1], *keys = args[2];
+    if (!PyDict_CheckExact(environ)) Py_RETURN_FALSE;
+    PyObject *headers = ATTR(state, N_HEADERS), *added = NULL, *names = NULL;
+    int rc = -1;
+    if (headers == NULL) return NULL;
+    rc = 0;
+    if (headers != Py_None) goto done;  /* a header list: the whole list is written, in Python */
+    rc = -1;
+    if ((added = ATTR(state, N_ADDED)) == NULL || (names = ATTR(state, N_EDITED_NAMES)) == NULL) goto done;
+    rc = 0;
+    if (PyList_CheckExact(added) && PyAnySet_CheckExact(names)) rc = write_pairs(environ, added, names, keys);
+done:
+    Py_XDECREF(names);
+    Py_XDECREF(added);
+    Py_DECREF(headers);
+    if (rc < 0) return NULL;
+    return Py_NewRef(rc ? Py_True : Py_False);
 }
 
 /* set_response_headers(headers, ran) -> bool

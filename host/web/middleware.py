@@ -94,12 +94,10 @@ class WasmMiddleware:
             return
         if state.env_edited:
             _reread_environ(req, env)
-        names = state.edited_names
-        if names:
-            headers = state.edited_headers()
-            # PERF: one pair per edited name (add_header-like stages) written in C
-            if native is None or not native.write_headers(env, headers, names, ENVIRON_KEYS):
-                write_environ_headers(env, headers, names)
+        if state.edited_names:
+            # PERF: one added pair per edited name (add_header-like stages) written in C
+            if native is None or not native.write_edits(env, state, ENVIRON_KEYS):
+                write_environ_headers(env, state.edited_headers(), state.edited_names)
             # NOTE: falcon caches the header dicts on first access; drop them after an edit.
             req._cached_headers = None
             req._cached_headers_lower = None

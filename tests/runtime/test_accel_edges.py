@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from mwhost.errors import AbiError
 from mwhost.pipeline.messages import STATE_PROTOTYPE, RequestState
 from mwhost.runtime import accel
 from mwhost.runtime.instance import GuestInstance
@@ -14,7 +15,7 @@ from mwhost.runtime.module import GuestModule
 from mwhost.runtime import default_runtime
 from mwhost.web.middleware import _set_response_headers
 from mwhost.web.wsgi_headers import ENVIRON_KEYS, write_environ_headers
-from tests.wat import const_guest
+from tests.wat import const_guest, guest
 
 pytestmark = pytest.mark.skipif(accel.ACCEL is None, reason="the C accelerator is not built or is off")
 
@@ -65,7 +66,7 @@ def test_clone_state_refuses_a_prototype_without_slots():
         accel.ACCEL.clone_state(STATE_PROTOTYPE, "GET")
 
 
-# ---- write_headers -----------------------------------------------------------------------
+# ---- write_edits -------------------------------------------------------------------------
 
 ONE_PAIR_PER_NAME = [
     ([("x-demo", "1")], {"x-demo"}),
@@ -84,18 +85,34 @@ HANDED_BACK = [
 ]
 
 
+def edited_state(added: list, names: set) -> RequestState:
+    state = RequestState.from_environ("GET", "/", "", {"HTTP_ACCEPT": "*/*"}, "", "http")
+    state._added, state.edited_names = added, set(names)
+    return state
+
+
 @pytest.mark.parametrize("headers, names", ONE_PAIR_PER_NAME + HANDED_BACK)
-def test_write_headers_writes_what_python_writes_or_nothing(headers, names):
-    """The common case (one pair per edited name) written in C gives the Python path's
+def test_write_edits_writes_what_python_writes_or_nothing(headers, names):
+    """The common case (one added pair per edited name) written in C gives the Python path's
     environ; any other case is handed back with the environ untouched."""
     env = {"HTTP_ACCEPT": "*/*", "PATH_INFO": "/"}
     expected = dict(env)
     if all(isinstance(value, str) for _, value in headers):
-        write_environ_headers(expected, headers, names)
+        state = edited_state(headers, names)
+        write_environ_headers(expected, state.edited_headers(), state.edited_names)
     before = dict(env)
-    written = accel.ACCEL.write_headers(env, headers, names, ENVIRON_KEYS)
+    written = accel.ACCEL.write_edits(env, edited_state(headers, names), ENVIRON_KEYS)
     assert written is ((headers, names) in ONE_PAIR_PER_NAME)
     assert env == (expected if written else before)
+
+
+def test_write_edits_hands_back_a_state_whose_headers_are_a_list():
+    """Once a stage made the header list (a rollout's key, an http-wasm stage), the whole
+    list is the edit: Python writes it."""
+    state = edited_state([("x-a", "1")], {"x-a"})
+    state.headers  # noqa: B018 - turns the overlay into the list
+    env = {"PATH_INFO": "/"}
+    assert accel.ACCEL.write_edits(env, state, ENVIRON_KEYS) is False and env == {"PATH_INFO": "/"}
 
 
 # ---- set_response_headers ----------------------------------------------------------------
@@ -148,5 +165,39 @@ def test_a_repeated_output_is_the_same_bytes_object():
         first = instance.on_request(b"\x80")
         assert instance.on_request(b"\x80") is first
         assert first == b"\x81\xa6action\xa8continue"
+    finally:
+        instance.close()
+
+
+# ---- the memory's size, read only when a bound needs it -----------------------------------
+
+GROW_THEN_ANSWER = """
+    (if (i32.eq (memory.size) (i32.const 2))
+      (then
+        (drop (memory.grow (i32.const 1)))
+        ;; the continue action copied past the old end (131072), where the output then lies
+        (memory.copy (i32.const 131072) (i32.const 16) (i32.const 17))))
+    (if (result i64) (i32.eq (memory.size) (i32.const 3))
+      (then (i64.const 0x0002000000000011))
+      (else (i64.const 0x0000001000000011)))
+"""
+
+
+def test_an_output_in_memory_the_call_grew_is_read():
+    """A guest that grows its memory and answers from the new pages: the size the host read
+    before (two pages) does not cover the output, so it reads the size again and copies it;
+    an output past the real end is still refused."""
+    module = GuestModule.from_bytes(default_runtime(), guest(GROW_THEN_ANSWER))
+    instance = GuestInstance(module, Limits(), "grow@test")
+    try:
+        assert instance.on_request(b"\x80") == b"\x81\xa6action\xa8continue"
+        assert instance.on_request(b"\x80") == b"\x81\xa6action\xa8continue"
+    finally:
+        instance.close()
+    beyond = GuestModule.from_bytes(default_runtime(), guest("(i64.const 0x0003000000000011)"))
+    instance = GuestInstance(beyond, Limits(), "beyond@test")
+    try:
+        with pytest.raises(AbiError, match="lies outside guest memory of 131072 bytes"):
+            instance.on_request(b"\x80")
     finally:
         instance.close()
