@@ -127,9 +127,8 @@ class WasmMiddleware:
             # them, http-wasm stages lower-case theirs), which is all set_header would make
             headers = resp._headers
             native = accel.ACCEL
-            if native is not None and native.set_response_headers(headers, ran):
-                pass  # PERF: each stage set at most one header, not Set-Cookie: set in C
-            else:
+            # PERF: each stage set at most one header, not Set-Cookie (the common case): in C
+            if native is None or not native.set_response_headers(headers, ran):
                 _set_response_headers(resp, headers, ran)
         elif ran:
             self._response_phase(req, resp, state, not req_succeeded)

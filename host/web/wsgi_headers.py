@@ -19,7 +19,7 @@ class _EnvironKeys(dict):
 
 
 _KEYS = _EnvironKeys()
-#: header name -> environ key (new names made on lookup): what ``_accel.write_headers`` reads
+#: header name -> environ key (new names made on lookup): what ``_accel.write_edits`` reads
 ENVIRON_KEYS = _KEYS
 
 
