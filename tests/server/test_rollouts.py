@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import time
 
 import pytest
 
@@ -54,12 +55,19 @@ def send(served, path: str = "/", user: str | None = None) -> tuple[int, str | N
     return status, json.loads(body)["ctx"].get("variant")
 
 
-def drive(served, rollouts: Rollouts, until, limit: int, path=lambda n: "/") -> list[tuple[str, str, int, str | None]]:
-    """Send requests from distinct users until ``until(rollout)`` or ``limit`` requests:
+#: how long ``drive`` sends at most: a rollout's steps are timed (step_s), so the traffic
+#: is bounded by time, not by a count a faster host gets through before the steps end
+DRIVE_TIMEOUT_S = 60.0
+
+
+def drive(served, rollouts: Rollouts, until, timeout_s: float = DRIVE_TIMEOUT_S,
+          path=lambda n: "/") -> list[tuple[str, str, int, str | None]]:
+    """Send requests from distinct users until ``until(rollout)`` or ``timeout_s`` seconds:
     (user, path, status, variant) for each."""
     sent = []
-    for n in range(limit):
-        if n % 10 == 0 and until(rollouts.get("tag")):
+    deadline = time.monotonic() + timeout_s
+    for n in itertools.count():
+        if n % 10 == 0 and (until(rollouts.get("tag")) or time.monotonic() > deadline):
             break
         user, where = next(USERS), path(n)
         sent.append((user, where, *send(served, where, user)))
@@ -95,7 +103,7 @@ def test_a_good_candidate_is_promoted_automatically_with_sticky_buckets(canary_h
     status, _, body = served.request("GET", "/", {"X-User": "x", "x-mwhost-variant": "candidate"})
     assert json.loads(body)["ctx"]["variant"] == "candidate"
 
-    sent = drive(served, rollouts, lambda r: r.state == "promoted", limit=3000)
+    sent = drive(served, rollouts, lambda r: r.state == "promoted")
     ended = rollouts.get("tag")
     assert ended.state == "promoted", (ended.reason, len(sent), served.output()[-3000:])
     assert all(status == 200 for _, _, status, _ in sent)
@@ -116,8 +124,7 @@ def test_a_candidate_failing_on_part_of_the_traffic_is_aborted_fast_and_leaves_e
     rollout = rollouts.start("tag", explodes(), steps=(25, 100), step_s=60.0, key="header:x-user",
                              gates=Gates(min_requests=20))
     assert served_everywhere(served, rollouts.manifests.read().generation), served.output()[-3000:]
-    sent = drive(served, rollouts, lambda r: r.state == "aborted", limit=2000,
-                 path=lambda n: "/boom/x" if n % 2 else "/")
+    sent = drive(served, rollouts, lambda r: r.state == "aborted", path=lambda n: "/boom/x" if n % 2 else "/")
     ended = rollouts.get("tag")
     assert ended.state == "aborted", (ended.reason, served.output()[-3000:])
     assert "aborted before the end of the step" in ended.reason and "failure rate" in ended.reason
@@ -167,13 +174,13 @@ def test_a_restart_mid_rollout_resumes_from_the_manifest(tmp_path):
     with serve(tmp_path, "--config", config, workers=WORKERS) as served:
         rollout = rollouts.start("tag", tagger("variant", "candidate"), steps=(20, 60, 100), step_s=1.0,
                                  key="header:x-user", gates=Gates(min_requests=20))
-        drive(served, rollouts, lambda r: r.step >= 1, limit=2000)
+        drive(served, rollouts, lambda r: r.step >= 1)
         assert rollouts.get("tag").step == 1, rollouts.get("tag").reason
     with serve(tmp_path, "--config", config, workers=WORKERS) as served:
         resumed = rollouts.get("tag")
         assert resumed.id == rollout.id and resumed.step >= 1 and resumed.state in ("running", "waiting")
         assert wait_for(lambda: _percent(served) == 60.0, timeout=10), _metrics(served)
-        drive(served, rollouts, lambda r: r.state == "promoted", limit=3000)
+        drive(served, rollouts, lambda r: r.state == "promoted")
         ended = rollouts.get("tag")
         assert ended.state == "promoted", ended.reason
         assert [result.percent for result in ended.results] == [20, 60, 100]
