@@ -1530,16 +1530,24 @@ static PyObject *run_stages(PyObject *self, PyObject *const *args, Py_ssize_t na
 
 /* clone_state(proto, method, path, query, remote_addr, scheme, environ) -> RequestState
  *
- * RequestState.__init__'s result without its frame (host/pipeline/messages.py new_state):
- * every slot of ``proto`` (a state __init__ made, holding only immutable defaults and empty
- * containers) copied, each empty dict, list or set as a new empty one, then the request's
- * own fields set. PERF: ~20 attribute stores in one C call; __init__ stays the reference
- * (tests/pipeline/test_request_state.py compares the two slot by slot). */
+ * RequestState.__init__'s result without its frame (the web layer's, from
+ * host/pipeline/messages.py STATE_PROTOTYPE): every slot of ``proto`` (a state __init__
+ * made, holding only immutable defaults and empty containers) copied, each empty dict, list
+ * or set as a new empty one (a non-empty one is refused: it would be every request's), then
+ * the request's own fields set. PERF: ~20 attribute stores in one C call; __init__ stays the
+ * reference (tests/runtime/test_accel_edges.py compares the two slot by slot). */
 static PyObject *fresh_default(PyObject *value) {
-    if (PyDict_CheckExact(value) && PyDict_GET_SIZE(value) == 0) return PyDict_New();
-    if (PyList_CheckExact(value) && PyList_GET_SIZE(value) == 0) return PyList_New(0);
-    if (PySet_CheckExact(value) && PySet_GET_SIZE(value) == 0) return PySet_New(NULL);
-    return Py_NewRef(value);
+    Py_ssize_t size = PyDict_CheckExact(value) ? PyDict_GET_SIZE(value)
+                      : PyList_CheckExact(value) ? PyList_GET_SIZE(value)
+                      : PyAnySet_CheckExact(value) ? PySet_GET_SIZE(value) : -1;
+    if (size > 0) {  /* NOTE: shared by every request: refused, never copied by reference */
+        PyErr_SetString(PyExc_RuntimeError, "clone_state: the prototype holds a non-empty container");
+        return NULL;
+    }
+    if (size < 0) return Py_NewRef(value);
+    if (PyDict_CheckExact(value)) return PyDict_New();
+    if (PyList_CheckExact(value)) return PyList_New(0);
+    return PyFrozenSet_CheckExact(value) ? Py_NewRef(value) : PySet_New(NULL);
 }
 
 static PyObject *clone_state(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {

@@ -56,6 +56,15 @@ def test_the_prototype_holds_nothing_a_request_could_share():
             assert value is None or isinstance(value, (bool, int, str)), (name, value)
 
 
+def test_clone_state_refuses_a_prototype_whose_containers_are_not_empty():
+    """A container on the prototype would be every request's: a non-empty one (something
+    wrote into the prototype) is refused, never handed to a request."""
+    spoiled = RequestState("", "", "", None, "", "", None)
+    spoiled.ctx["leak"] = "from another request"
+    with pytest.raises(RuntimeError, match="non-empty container"):
+        accel.ACCEL.clone_state(spoiled, "GET", "/", "", "", "http", {})
+
+
 def test_clone_state_refuses_a_prototype_without_slots():
     class Loose:
         pass
