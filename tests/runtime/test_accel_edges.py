@@ -8,11 +8,7 @@ import pytest
 
 from mwhost.errors import AbiError
 from mwhost.pipeline.messages import STATE_PROTOTYPE, RequestState
-from mwhost.runtime import accel
-from mwhost.runtime.instance import GuestInstance
-from mwhost.runtime.limits import Limits
-from mwhost.runtime.module import GuestModule
-from mwhost.runtime import default_runtime
+from mwhost.runtime import GuestInstance, GuestModule, Limits, accel, default_runtime
 from mwhost.web.middleware import _set_response_headers
 from mwhost.web.wsgi_headers import ENVIRON_KEYS, write_environ_headers
 from tests.wat import const_guest, guest
