@@ -1055,36 +1055,16 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__accel(void) {
-    if (PyType_Ready(&MessageCallType) < 0 || PyType_Ready(&HeaderEntriesType) < 0
-            || PyType_Ready(&EpochDeadlineType) < 0 || PyType_Ready(&TickSwitchType) < 0
-            || PyType_Ready(&TallyType) < 0)
-        return NULL;
+    /* the exported types, each readied and added under the last part of its tp_name */
+    PyTypeObject *const exported[] = {&MessageCallType, &EpochDeadlineType, &TickSwitchType, &TallyType};
+    if (PyType_Ready(&HeaderEntriesType) < 0) return NULL;  /* made by header_entries only */
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
-    Py_INCREF(&MessageCallType);
-    if (PyModule_AddObject(m, "MessageCall", (PyObject *)&MessageCallType) < 0) {
-        Py_DECREF(&MessageCallType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&EpochDeadlineType);
-    if (PyModule_AddObject(m, "EpochDeadline", (PyObject *)&EpochDeadlineType) < 0) {
-        Py_DECREF(&EpochDeadlineType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&TickSwitchType);
-    if (PyModule_AddObject(m, "TickSwitch", (PyObject *)&TickSwitchType) < 0) {
-        Py_DECREF(&TickSwitchType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&TallyType);
-    if (PyModule_AddObject(m, "Tally", (PyObject *)&TallyType) < 0) {
-        Py_DECREF(&TallyType);
-        Py_DECREF(m);
-        return NULL;
-    }
+    for (size_t i = 0; i < sizeof exported / sizeof exported[0]; i++)
+        if (PyModule_AddType(m, exported[i]) < 0) {
+            Py_DECREF(m);
+            return NULL;
+        }
     return m;
 }
 
