@@ -32,18 +32,26 @@ class Pipeline:
         # PERF: plain stages run in C (``run_stages``: the stage call, the action cache, the
         # meter, ``state.apply``, ``state.ran``) until one needs Python: a subclass's call, a
         # new instance, a respond, a failure. The same effects as ``_in_python``.
-        index, count = 0, len(preps)
+        index, outcome = native.run_stages(preps, state, 0, CONTINUE)
+        return self.resume(state, index, outcome)
+
+    def resume(self, state: RequestState, index: int, outcome) -> Action | None:
+        """The request phase from where the C loop (``run_stages``, the web layer's
+        ``RequestEdge``) stopped: at stage ``index`` (``len(self)`` when every stage ran) with
+        ``outcome``: None (the stage needs the Python path), a ``respond`` action, or the
+        exception the stage failed with (its instance already discarded and counted)."""
+        count = len(self.stages)
         while index < count:
-            index, outcome = native.run_stages(preps, state, index, CONTINUE)
-            if index == count:
-                break
-            if outcome is None:  # stage ``index`` needs the Python path
+            if outcome is None:
                 outcome = self._in_python(state, index, index + 1)
-            elif isinstance(outcome, BaseException):  # its instance is already discarded and counted
+            elif isinstance(outcome, BaseException):
                 outcome = _request_failure(self.stages[index], outcome, state)
             if outcome is not None:
                 return outcome
-            index += 1
+            native = accel.ACCEL
+            if native is None or self._preps is None:  # NOTE: the accelerator switched off since
+                return self._in_python(state, index + 1, count)
+            index, outcome = native.run_stages(self._preps, state, index + 1, CONTINUE)
         return None
 
     def _in_python(self, state: RequestState, start: int, stop: int) -> Action | None:

@@ -7,6 +7,7 @@ import logging
 import falcon
 from falcon.util.uri import parse_query_string
 
+from ..abi.messages import CONTINUE
 from ..logs import REQUEST, json_enabled
 from ..pipeline import PipelineHolder, RequestState, ResponseState, response_phase
 from ..pipeline.messages import STATE_PROTOTYPE, problem
@@ -35,6 +36,10 @@ class WasmMiddleware:
         # NOTE: chosen once: request context for log lines costs only where logs are JSON
         self._log_context = json_enabled()
         self._find_route = None  # the app's router, once guard_control_plane binds it
+        # PERF: process_request's common case in C; not where log lines carry the request
+        native = accel.ACCEL
+        self._edge = None if native is None or self._log_context else native.RequestEdge(
+            holder, STATE_PROTOTYPE, ENVIRON_KEYS, CONTINUE, falcon.Request)
 
     def guard_control_plane(self, app: falcon.App) -> None:
         """Make the control-plane bypass ask ``app``'s own router, so it covers exactly the
@@ -61,6 +66,21 @@ class WasmMiddleware:
         return route is not None and _control_template(route[3])
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        edge = self._edge
+        if edge is not None and accel.ACCEL is not None:
+            # PERF: the common case in one C call (_accel.RequestEdge): the checks, the state,
+            # every plain stage, the header write-back; it hands back what it leaves to Python
+            left = edge.enter(req)
+            if left is None:
+                return
+            if left is not False:
+                pipeline, state, index, outcome = left
+                self._after_stages(req, resp, state, pipeline.resume(state, index, outcome))
+                return
+        self._process_request(req, resp)
+
+    def _process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """The request phase in Python: the reference ``RequestEdge`` is the PERF twin of."""
         # PERF: the measured hot path; one read of the current pipeline, nothing else shared.
         pipeline = self.holder.current
         if not pipeline.stages:
@@ -88,14 +108,21 @@ class WasmMiddleware:
         req.context.mwhost = state  # NOTE: the attribute named _STATE (a constant: no setattr call)
         if self._log_context:
             REQUEST.set((state.request_id(), pipeline.generation))
-        action = pipeline.on_request(state)
+        self._after_stages(req, resp, state, pipeline.on_request(state))
+
+    def _after_stages(self, req: falcon.Request, resp: falcon.Response, state: RequestState,
+                      action) -> None:
+        """What the request phase's outcome does to falcon's request: a respond action
+        answers; edits reach the environ, falcon's caches and routing."""
         if action is not None:
             _respond(resp, action.status, action.headers, action.body)
             return
         if state.env_edited:
-            _reread_environ(req, env)
+            _reread_environ(req, req.env)
         if state.edited_names:
+            env = req.env
             # PERF: one added pair per edited name (add_header-like stages) written in C
+            native = accel.ACCEL
             if native is None or not native.write_edits(env, state, ENVIRON_KEYS):
                 write_environ_headers(env, state.edited_headers(), state.edited_names)
             # NOTE: falcon caches the header dicts on first access; drop them after an edit.

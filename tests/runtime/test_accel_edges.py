@@ -4,8 +4,10 @@ Each does in C what the Python path does (side by side here), or hands the case 
 
 from __future__ import annotations
 
+import falcon
 import pytest
 
+from mwhost import WasmMiddleware, testing
 from mwhost.errors import AbiError
 from mwhost.pipeline.messages import STATE_PROTOTYPE, RequestState
 from mwhost.runtime import GuestInstance, GuestModule, Limits, accel, default_runtime
@@ -206,3 +208,106 @@ def test_an_output_in_memory_the_call_grew_is_read():
             instance.on_request(b"\x80")
     finally:
         instance.close()
+
+
+# ---- RequestEdge -------------------------------------------------------------------------
+
+ADD_ONE = {"action": "continue", "set_headers": [["x-added", "1"]]}
+
+
+def edge_of(tmp_path, *actions):
+    """The RequestEdge of a host app whose stages each answer one of ``actions`` (const guests)."""
+    stages = [(f"s{i}", const_guest(action), {}) for i, action in enumerate(actions)]
+    app = testing.client(testing.pipeline_settings(tmp_path, *stages)).app
+    middleware = next(m for m in app._unprepared_middleware if isinstance(m, WasmMiddleware))
+    assert middleware._edge is not None
+    return middleware._edge
+
+
+def request(path="/p", request_type=falcon.Request, **environ) -> falcon.Request:
+    env = testing.environ(path, headers={"Accept": "*/*"})
+    for key, value in environ.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return request_type(env)
+
+
+def test_the_edge_runs_plain_stages_and_writes_their_edits_back(tmp_path):
+    """The common case whole in C: the state on req.context, every stage run, the one added
+    pair per name in the environ, falcon's header caches dropped."""
+    edge = edge_of(tmp_path, ADD_ONE, {"action": "continue", "set_headers": [["x-other", "2"]]})
+    req = request()
+    req.get_header("accept")  # falcon caches its header dict
+    assert edge.enter(req) is None
+    state = req.context.mwhost
+    assert [stage.name for stage, _ in state.ran] == ["s0", "s1"]
+    assert req.env["HTTP_X_ADDED"] == "1" and req.env["HTTP_X_OTHER"] == "2"
+    assert req.get_header("x-added") == "1" and req.get_header("x-other") == "2"
+    assert (state.method, state.path, state.query, state.scheme) == ("GET", "/p", "", "http")
+
+
+def test_the_edge_hands_back_what_python_finishes(tmp_path):
+    """A respond, an edit write_edits does not take, a path rewrite: the state made and the
+    stages run as far as C ran them, with the index and outcome Pipeline.resume takes."""
+    responds = {"action": "respond", "status": 403, "headers": [], "body": b"no"}
+    pipeline, state, index, outcome = edge_of(tmp_path / "a", ADD_ONE, responds).enter(req := request())
+    assert (index, outcome.respond, outcome.status) == (1, True, 403)
+    assert req.context.mwhost is state and len(state.ran) == 1 and "HTTP_X_ADDED" not in req.env
+    assert pipeline.resume(state, index, outcome) is outcome
+    joined = {"action": "continue", "set_headers": [["x-added", "1"], ["x-added", "2"]]}
+    _, state, index, outcome = edge_of(tmp_path / "b", joined).enter(req := request())
+    assert (index, outcome, state.edited_names) == (1, None, {"x-added"}) and "HTTP_X_ADDED" not in req.env
+    _, state, index, outcome = edge_of(tmp_path / "c", {"action": "continue", "path": "/q"}).enter(request())
+    assert (index, outcome, state.edited_target, state.path) == (1, None, True, "/q")
+
+
+def test_the_edge_leaves_the_control_plane_and_the_routers_cases(tmp_path):
+    """/_admin/ is never a stage's (done, no state); a path the router must judge and a
+    pipeline with a stage only Python calls go to the Python path untouched."""
+    edge = edge_of(tmp_path / "a", ADD_ONE)
+    assert edge.enter(req := request("/_admin/pipeline")) is None and not hasattr(req.context, "mwhost")
+    for path in ("//_admin/pipeline", "/metrics", "/metricsx"):
+        assert edge.enter(req := request(path)) is False and not hasattr(req.context, "mwhost"), path
+    assert edge_of(tmp_path / "b").enter(req := request()) is None and not hasattr(req.context, "mwhost")
+
+
+def test_the_edge_leaves_a_pipeline_with_a_stage_python_calls(tmp_path, monkeypatch):
+    monkeypatch.setenv(accel.STAGE_SWITCH, "1")  # every stage called in Python
+    assert edge_of(tmp_path, ADD_ONE).enter(req := request()) is False and not hasattr(req.context, "mwhost")
+
+
+class ProxiedRequest(falcon.Request):
+    """An app's request type reading the peer its own way."""
+
+    @property
+    def remote_addr(self) -> str:
+        return self.env.get("HTTP_X_REAL_IP", "")
+
+
+@pytest.mark.parametrize("request_type, environ, remote_addr", [
+    (falcon.Request, {"REMOTE_ADDR": "10.1.2.3"}, "10.1.2.3"),
+    (falcon.Request, {"REMOTE_ADDR": None}, "127.0.0.1"),  # falcon's default
+    (falcon.Request, {"REMOTE_ADDR": ""}, ""),
+    (ProxiedRequest, {"HTTP_X_REAL_IP": "192.0.2.7"}, "192.0.2.7"),
+    (ProxiedRequest, {}, ""),
+])
+def test_the_edge_reads_the_peer_as_the_request_type_does(tmp_path, request_type, environ, remote_addr):
+    req = request(request_type=request_type, **environ)
+    assert edge_of(tmp_path, ADD_ONE).enter(req) is None
+    assert req.context.mwhost.remote_addr == remote_addr == (req.remote_addr or "")
+
+
+def test_the_edge_hands_a_request_without_a_scheme_to_python(tmp_path):
+    """falcon's scheme property raises KeyError then: Python's path raises it as it would."""
+    req = request()
+    del req.env["wsgi.url_scheme"]
+    assert edge_of(tmp_path, ADD_ONE).enter(req) is False and not hasattr(req.context, "mwhost")
+
+
+def test_the_edge_gives_the_stages_the_trace_context(tmp_path):
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    req = request(HTTP_TRACEPARENT=traceparent)
+    assert edge_of(tmp_path, ADD_ONE).enter(req) is None
+    assert req.context.mwhost.ctx == {"traceparent": traceparent}
