@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import pathlib
+import weakref
 
 from ..errors import GuestLoadError, RegistryError
 from ..runtime import GuestModule, Runtime
@@ -24,6 +25,8 @@ class CompileCache:
     def __init__(self, runtime: Runtime, folder: pathlib.Path | None) -> None:
         self.runtime = runtime
         self.folder = folder
+        # (sha256, fuel) -> the module loaded for it, while any stage still holds it
+        self._live: weakref.WeakValueDictionary[tuple[str, bool], GuestModule] = weakref.WeakValueDictionary()
 
     def artifact_path(self, sha256: str, fuel: bool = False) -> pathlib.Path | None:
         if self.folder is None:
@@ -35,6 +38,16 @@ class CompileCache:
         the cache when it holds it. A cache that cannot be written (disk full, read-only)
         costs a compile per process, never the load: the module is served from memory."""
         sha256 = sha256 or hashlib.sha256(wasm).hexdigest()
+        # PERF: stages running one module (with their own configs and instances) share its
+        # compiled code: one copy in memory and in the CPU's caches, not one per stage
+        live = self._live.get((sha256, fuel))
+        if live is not None:
+            return live
+        module = self._load(wasm, fuel, sha256)
+        self._live[(sha256, fuel)] = module
+        return module
+
+    def _load(self, wasm: bytes, fuel: bool, sha256: str) -> GuestModule:
         artifact = self.artifact_path(sha256, fuel)
         if artifact is not None and artifact.exists():
             try:

@@ -127,7 +127,8 @@ def _check_import(imp: wasmtime.ImportType) -> None:
 class GuestModule:
     """One compiled, ABI-checked module version, ready to instantiate many times."""
 
-    __slots__ = ("runtime", "flavour", "module", "sha256", "abi", "exports", "needs_wasi", "can_wait", "_pre")
+    __slots__ = ("runtime", "flavour", "module", "sha256", "abi", "exports", "needs_wasi", "can_wait", "_pre",
+                 "__weakref__")
 
     def __init__(self, runtime: Runtime, module: wasmtime.Module, sha256: str, fuel: bool = False) -> None:
         self.runtime = runtime
