@@ -31,12 +31,22 @@ class WasmMiddleware:
     """
 
     def __init__(self, holder: PipelineHolder) -> None:
-        self.holder = holder
-        self.live = None  # the LivePipeline feeding ``holder``, when create_app made it
         # NOTE: chosen once: request context for log lines costs only where logs are JSON
         self._log_context = json_enabled()
+        self.holder = holder  # the property below: also makes the C request edge
+        self.live = None  # the LivePipeline feeding ``holder``, when create_app made it
         self._find_route = None  # the app's router, once guard_control_plane binds it
-        # PERF: process_request's common case in C; not where log lines carry the request
+
+    @property
+    def holder(self) -> PipelineHolder:
+        """The holder of the pipeline every request runs (its ``current``, read once per request)."""
+        return self._holder
+
+    @holder.setter
+    def holder(self, holder: PipelineHolder) -> None:
+        self._holder = holder
+        # PERF: process_request's common case in C, reading this holder; not where log lines
+        # carry the request's context
         native = accel.ACCEL
         self._edge = None if native is None or self._log_context else native.RequestEdge(
             holder, STATE_PROTOTYPE, ENVIRON_KEYS, CONTINUE, falcon.Request)
@@ -82,7 +92,7 @@ class WasmMiddleware:
     def _process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         """The request phase in Python: the reference ``RequestEdge`` is the PERF twin of."""
         # PERF: the measured hot path; one read of the current pipeline, nothing else shared.
-        pipeline = self.holder.current
+        pipeline = self._holder.current
         if not pipeline.stages:
             return
         path = req.path

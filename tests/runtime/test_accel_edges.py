@@ -9,6 +9,7 @@ import pytest
 
 from mwhost import WasmMiddleware, testing
 from mwhost.errors import AbiError
+from mwhost.pipeline import PipelineHolder
 from mwhost.pipeline.messages import STATE_PROTOTYPE, RequestState
 from mwhost.runtime import GuestInstance, GuestModule, Limits, accel, default_runtime
 from mwhost.web.middleware import _set_response_headers
@@ -311,3 +312,12 @@ def test_the_edge_gives_the_stages_the_trace_context(tmp_path):
     req = request(HTTP_TRACEPARENT=traceparent)
     assert edge_of(tmp_path, ADD_ONE).enter(req) is None
     assert req.context.mwhost.ctx == {"traceparent": traceparent}
+
+
+def test_the_edge_follows_a_new_holder(tmp_path):
+    """The middleware's holder set again (an embedding app swapping its own): the C edge
+    reads the new one's pipeline."""
+    app = testing.client(testing.pipeline_settings(tmp_path, ("s0", const_guest(ADD_ONE), {}))).app
+    middleware = next(m for m in app._unprepared_middleware if isinstance(m, WasmMiddleware))
+    middleware.holder = PipelineHolder()  # an empty pipeline
+    assert middleware._edge.enter(req := request()) is None and not hasattr(req.context, "mwhost")
