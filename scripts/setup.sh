@@ -33,7 +33,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.mwhost-installed
-want=$(cat pyproject.toml setup.py host/runtime/_accel.c host/runtime/_ticker.c | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml setup.py host/runtime/_accel.c host/runtime/_accel_parts/*.h host/runtime/_ticker.c | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! ls host/runtime/_accel.*.so >/dev/null 2>&1; then
   log "installing mwhost and its test and benchmark dependencies into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
