@@ -49,7 +49,7 @@ class WasmMiddleware:
         # carry the request's context
         native = accel.ACCEL
         self._edge = None if native is None or self._log_context else native.RequestEdge(
-            holder, STATE_PROTOTYPE, ENVIRON_KEYS, CONTINUE, falcon.Request)
+            holder, STATE_PROTOTYPE, ENVIRON_KEYS, CONTINUE, falcon.Request, ADMIN_PREFIX, METRICS_PATH)
 
     def guard_control_plane(self, app: falcon.App) -> None:
         """Make the control-plane bypass ask ``app``'s own router, so it covers exactly the

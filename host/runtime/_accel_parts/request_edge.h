@@ -4,7 +4,8 @@
 
 /* ---------------------------------------------------------------- the request edge */
 
-/* RequestEdge(holder, prototype, keys, cont, request_type).enter(req) -> None | False | tuple
+/* RequestEdge(holder, prototype, keys, cont, request_type, admin_prefix, metrics_path).enter(req)
+ *     -> None | False | tuple
  *
  * WasmMiddleware.process_request's common case in one C call (issue 13, round 7): every
  * stage of ``holder.current`` plain (its prep a tuple: run_stages calls it), a path that is
@@ -17,6 +18,7 @@
  *         run up to ``index`` as run_stages runs them; Python finishes from there
  *         (Pipeline.resume, then WasmMiddleware._after_stages), which is also how a state
  *         with an edit other than write_edits' case comes back (index = len(stages)).
+ * ``admin_prefix`` and ``metrics_path`` are the web layer's own (ADMIN_PREFIX, METRICS_PATH).
  * A ``req`` of ``request_type`` exactly (falcon.Request) has its remote_addr and scheme
  * read from the environ as falcon's properties read them; any other class's through its
  * attributes. PERF twin of WasmMiddleware._process_request, the reference: the tests in
@@ -26,17 +28,17 @@
  * cold caches; this is one call (bench/REPORT.md section 1g). */
 typedef struct {
     PyObject_HEAD
-    PyObject *holder, *prototype, *keys, *cont, *request_type;
+    PyObject *holder, *prototype, *keys, *cont, *request_type, *admin_prefix, *metrics_path;
 } RequestEdge;
 
 static const char *const edge_name_text[] = {
     "current", "stages", "_preps", "path", "method", "query_string", "env", "remote_addr", "scheme",
     "context", "mwhost", "edited_target", "_cached_headers", "_cached_headers_lower", "REMOTE_ADDR",
-    "wsgi.url_scheme", "HTTP_TRACEPARENT", "traceparent", "/_admin/", "/metrics", "127.0.0.1", "",
+    "wsgi.url_scheme", "HTTP_TRACEPARENT", "traceparent", "127.0.0.1", "",
 };
 enum { E_CURRENT, E_STAGES, E_PREPS, E_PATH, E_METHOD, E_QUERY_STRING, E_ENV, E_REMOTE_ADDR, E_SCHEME,
        E_CONTEXT, E_MWHOST, E_EDITED_TARGET, E_CACHED_HEADERS, E_CACHED_HEADERS_LOWER, E_REMOTE_ADDR_KEY,
-       E_SCHEME_KEY, E_TRACEPARENT_KEY, E_TRACEPARENT, E_ADMIN_PREFIX, E_METRICS_PATH, E_LOCALHOST,
+       E_SCHEME_KEY, E_TRACEPARENT_KEY, E_TRACEPARENT, E_LOCALHOST,
        E_EMPTY, E_COUNT };
 static PyObject *edge_names[E_COUNT];
 
@@ -52,10 +54,11 @@ static int edge_names_ready(void) {
 #define EDGE_GET(o, n) PyObject_GetAttr((o), edge_names[n])
 
 static int RequestEdge_init(RequestEdge *self, PyObject *args, PyObject *kwargs) {
-    PyObject *holder, *prototype, *keys, *cont, *request_type;
-    static char *kwlist[] = {"holder", "prototype", "keys", "cont", "request_type", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOO:RequestEdge", kwlist, &holder, &prototype, &keys,
-                                     &cont, &request_type))
+    PyObject *holder, *prototype, *keys, *cont, *request_type, *admin_prefix, *metrics_path;
+    static char *kwlist[] = {"holder", "prototype", "keys", "cont", "request_type", "admin_prefix",
+                             "metrics_path", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOUU:RequestEdge", kwlist, &holder, &prototype, &keys,
+                                     &cont, &request_type, &admin_prefix, &metrics_path))
         return -1;
     if (edge_names_ready() < 0) return -1;
     Py_XSETREF(self->holder, Py_NewRef(holder));
@@ -63,6 +66,8 @@ static int RequestEdge_init(RequestEdge *self, PyObject *args, PyObject *kwargs)
     Py_XSETREF(self->keys, Py_NewRef(keys));
     Py_XSETREF(self->cont, Py_NewRef(cont));
     Py_XSETREF(self->request_type, Py_NewRef(request_type));
+    Py_XSETREF(self->admin_prefix, Py_NewRef(admin_prefix));
+    Py_XSETREF(self->metrics_path, Py_NewRef(metrics_path));
     return 0;
 }
 
@@ -72,6 +77,8 @@ static void RequestEdge_dealloc(RequestEdge *self) {
     Py_XDECREF(self->keys);
     Py_XDECREF(self->cont);
     Py_XDECREF(self->request_type);
+    Py_XDECREF(self->admin_prefix);
+    Py_XDECREF(self->metrics_path);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -181,13 +188,13 @@ static PyObject *edge_request(RequestEdge *self, PyObject *req, PyObject *pipeli
         answer = Py_NewRef(Py_False);
         goto done;
     }
-    if (PyUnicode_Tailmatch(path, edge_names[E_ADMIN_PREFIX], 0, PY_SSIZE_T_MAX, -1) == 1) {
+    if (PyUnicode_Tailmatch(path, self->admin_prefix, 0, PY_SSIZE_T_MAX, -1) == 1) {
         /* NOTE: the control plane: no stage sees it (process_request's rule) */
         answer = Py_NewRef(Py_None);
         goto done;
     }
     if ((PyUnicode_GET_LENGTH(path) > 1 && PyUnicode_READ_CHAR(path, 1) == '/')
-            || PyUnicode_Tailmatch(path, edge_names[E_METRICS_PATH], 0, PY_SSIZE_T_MAX, -1) == 1) {
+            || PyUnicode_Tailmatch(path, self->metrics_path, 0, PY_SSIZE_T_MAX, -1) == 1) {
         answer = Py_NewRef(Py_False);  /* the router decides: is_control_plane, in Python */
         goto done;
     }
